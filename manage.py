@@ -1,0 +1,53 @@
+"""Fireside's command line: ``python manage.py COMMAND``.
+
+Commands: ``run`` (serve; ``--workers N`` for gunicorn), ``migrate`` (apply the schema
+migrations), ``import PATH...`` (load FHIR Bundle JSON and NDJSON files or folders).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from platform_core.cli import import_command, run_command
+from platform_core.config import load_settings
+from platform_core.db.engine import create_engine
+from platform_core.db.migrate import upgrade
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run one command."""
+    parser = argparse.ArgumentParser(prog="manage.py", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="serve Fireside over HTTP")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument(
+        "--workers", type=int, default=0, help="gunicorn worker processes (0: development server)"
+    )
+    run.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    run.add_argument("--no-migrate", action="store_true", help="do not migrate before serving")
+
+    sub.add_parser("migrate", help="apply the database migrations")
+
+    imp = sub.add_parser("import", help="load FHIR Bundle JSON / NDJSON files or folders")
+    imp.add_argument("paths", nargs="+")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    args = parser.parse_args(argv)
+    if args.command == "migrate":
+        upgrade(create_engine(load_settings()))
+        print("database is up to date")
+        return 0
+    if args.command == "run":
+        if not args.no_migrate:
+            upgrade(create_engine(load_settings()))
+        return run_command.serve(args.host, args.port, args.workers, args.threads)
+    if args.command == "import":
+        return import_command.run_import(args.paths, progress=not args.quiet)
+    return 2  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The application factory.
+
+``create_app(config)`` loads settings (defaults, TOML, ``FIRESIDE_*`` environment, then
+``config``), builds the database engine, the FHIR repository and engine, and registers the
+blueprints. Per-app state lives in ``app.extensions["fireside"]``, never in module globals,
+so several apps (tests, workers) can live in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+from platform_core.config import Settings, load_settings
+from platform_core.db.engine import create_engine
+from platform_core.fhir.engine import FhirEngine
+from platform_core.fhir.repository import Repository
+from platform_core.fhir.validation import validate_resource
+from platform_core.logging_setup import configure_logging
+from platform_core.web import fhir_blueprint, health
+
+
+@dataclass
+class Core:
+    """The core services of one app."""
+
+    settings: Settings
+    db: Engine
+    repository: Repository
+    fhir: FhirEngine
+
+
+def build_core(settings: Settings) -> Core:
+    """The core services without a web app (CLI commands, jobs)."""
+    db = create_engine(settings)
+    repository = Repository(db, settings, validator=validate_resource)
+    return Core(settings, db, repository, FhirEngine(repository))
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build a Fireside app."""
+    settings = load_settings(config)
+    configure_logging(settings.log_level)
+    app = Flask("fireside")
+    app.config["MAX_CONTENT_LENGTH"] = None  # the FHIR blueprint answers 413 itself
+    app.extensions["fireside"] = build_core(settings)
+    app.register_blueprint(fhir_blueprint.bp)
+    app.register_blueprint(health.bp)
+    logging.getLogger(__name__).debug("app created with database %s", settings.database_url)
+    return app

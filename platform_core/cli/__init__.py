@@ -1,0 +1,1 @@
+"""The implementations behind ``manage.py``'s commands."""

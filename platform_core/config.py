@@ -1,0 +1,83 @@
+"""Configuration: defaults, then a TOML file, then ``FIRESIDE_*`` environment variables, then
+the mapping a caller (usually a test) passes to ``create_app``.
+
+Every key is documented in ``docs/configuration.md``; a test checks the two agree. Secrets come
+only from the environment, never from committed files.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "FIRESIDE_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = REPO_ROOT / "config" / "default.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration keys, with their defaults."""
+
+    database_url: str = f"sqlite:///{REPO_ROOT / 'var' / 'fireside.db'}"
+    """SQLAlchemy URL: ``sqlite:///path`` or ``postgresql+psycopg://user@host/db``."""
+    base_url: str = "http://localhost:8000"
+    """Public base URL of the server; the FHIR base is ``{base_url}/fhir``."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    """Largest request body accepted; larger ones answer 413."""
+    default_page_size: int = 20
+    """Page size of searches and history when the client gives no ``_count``."""
+    max_page_size: int = 1000
+    """``_count`` is clamped to this."""
+    db_pool_size: int = 10
+    """Connections kept per process (PostgreSQL)."""
+    db_max_overflow: int = 10
+    """Extra connections a process may open under load (PostgreSQL)."""
+    db_statement_timeout_ms: int = 30_000
+    """Longest a single SQL statement may run (PostgreSQL)."""
+    transaction_retries: int = 3
+    """How often a transaction Bundle is retried from scratch after a write conflict."""
+    log_level: str = "INFO"
+    """Python logging level name."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Keys not known to the core (plugins read their own)."""
+
+    @property
+    def fhir_base_url(self) -> str:
+        """The absolute FHIR base URL, used in links, ``Location`` and ``fullUrl``."""
+        return self.base_url.rstrip("/") + "/fhir"
+
+
+def _coerce(value: str, target: type) -> Any:
+    if target is int:
+        return int(value)
+    if target is bool:
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Build :class:`Settings` from the layered sources."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or Path(env.get(ENV_PREFIX + "CONFIG", DEFAULT_CONFIG_FILE))
+    if path.exists():
+        with path.open("rb") as fh:
+            values.update(tomllib.load(fh))
+    hints = get_type_hints(Settings)
+    known = {f.name for f in fields(Settings) if f.name != "extra"}
+    for name in known:
+        env_value = env.get(ENV_PREFIX + name.upper())
+        if env_value is not None:
+            values[name] = _coerce(env_value, hints[name])
+    values.update(overrides or {})
+    extra = {k: v for k, v in values.items() if k not in known}
+    return Settings(**{k: v for k, v in values.items() if k in known}, extra=extra)

@@ -1,0 +1,87 @@
+"""``/metadata``: the CapabilityStatement, generated from what the server actually supports.
+
+It is built from the same tables the server runs on (the resource types the validator knows,
+the route table's interactions, the search parameters that are indexed), so it cannot claim
+more than works.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from platform_core.config import Settings
+from platform_core.fhir import definitions
+from platform_core.fhir.search import registry
+
+SOFTWARE_VERSION = "0.1.0"
+TYPE_INTERACTIONS = (
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+)
+
+
+def capability_statement(settings: Settings) -> dict[str, Any]:
+    """The server's CapabilityStatement."""
+    return _build(settings.fhir_base_url)
+
+
+@cache
+def _build(base_url: str) -> dict[str, Any]:
+    resources = []
+    for resource_type in sorted(definitions.resource_types()):
+        params = [
+            {"name": p.code, "type": p.type}
+            for p in registry.parameters_for(resource_type).values()
+            if registry.is_searchable(resource_type, p)
+        ]
+        resources.append(
+            {
+                "type": resource_type,
+                "interaction": [{"code": code} for code in TYPE_INTERACTIONS],
+                "versioning": "versioned-update",
+                "readHistory": True,
+                "updateCreate": True,
+                "conditionalCreate": True,
+                "conditionalRead": "full-support",
+                "conditionalUpdate": True,
+                "conditionalDelete": "single",
+                "searchParam": sorted(params, key=lambda p: p["name"]),
+                "operation": [
+                    {
+                        "name": "validate",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+                    }
+                ],
+            }
+        )
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-21",
+        "publisher": "Fireside",
+        "kind": "instance",
+        "software": {"name": "Fireside", "version": SOFTWARE_VERSION},
+        "implementation": {"description": "Fireside FHIR server", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json", "application/fhir+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": resources,
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                ],
+            }
+        ],
+    }

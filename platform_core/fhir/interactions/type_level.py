@@ -1,0 +1,113 @@
+"""Type-level interactions: create (plain and conditional) and search."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from sqlalchemy import Connection
+
+from platform_core.fhir import error_codes, jsonio, representation
+from platform_core.fhir.errors import FhirError
+from platform_core.fhir.interactions.common import (
+    Env,
+    Route,
+    body_resource,
+    content_type,
+    prefer,
+    require_resource,
+    write_conn,
+    write_response,
+)
+from platform_core.fhir.request import FhirRequest, FhirResponse
+from platform_core.fhir.search.parse import parse_search
+
+
+def create(env: Env, request: FhirRequest, route: Route, conn: Connection | None) -> FhirResponse:
+    """POST [type]; with ``If-None-Exist`` a conditional create (200 when a match exists)."""
+    assert route.resource_type
+    resource = require_resource(body_resource(request), route.resource_type)
+    resource = {k: v for k, v in resource.items() if k != "id"}  # R4: the server ignores it
+    condition = request.header("if-none-exist")
+    with write_conn(env, conn) as c:
+        if condition:
+            result = env.repository.conditional_create(
+                env.ctx, c, resource, condition.split("?", 1)[-1], resource_id=request.assigned_id
+            )
+            return write_response(request, env, result.stored, 201 if result.created else 200)
+        stored = env.repository.create(env.ctx, c, resource, resource_id=request.assigned_id)
+    return write_response(request, env, stored, 201)
+
+
+def search(env: Env, request: FhirRequest, route: Route, conn: Connection | None) -> FhirResponse:
+    """GET [type]?... and POST [type]/_search (form body): a searchset Bundle."""
+    assert route.resource_type
+    params = list(request.params)
+    if request.method == "POST" and request.body:
+        if content_type(request) != "application/x-www-form-urlencoded":
+            raise FhirError.of(
+                415,
+                error_codes.UNSUPPORTED_MEDIA_TYPE,
+                "POST _search takes application/x-www-form-urlencoded",
+            )
+        params += parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
+    lenient = prefer(request, "handling") == "lenient"
+    parsed = parse_search(route.resource_type, params, env.repository.settings, lenient=lenient)
+    if parsed.summary is not None and parsed.summary not in {
+        "true",
+        "false",
+        "text",
+        "data",
+        "count",
+    }:
+        raise FhirError.of(
+            400,
+            error_codes.INVALID_SEARCH_VALUE,
+            "_summary must be true, text, data, count or false",
+            "_summary",
+        )
+    page = env.repository.search(env.ctx, parsed, conn=conn)
+    self_url = _link(env, route.resource_type, parsed.self_params)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if page.total is not None:
+        bundle["total"] = page.total
+    links = [{"relation": "self", "url": self_url}]
+    if page.next_cursor is not None:
+        links.append(
+            {
+                "relation": "next",
+                "url": _link(
+                    env,
+                    route.resource_type,
+                    [*parsed.self_params, ("_cursor", str(page.next_cursor))],
+                ),
+            }
+        )
+    bundle["link"] = links
+    if parsed.summary == "count":
+        return FhirResponse(200, resource=bundle)
+    entries = []
+    for stored in page.matches:
+        if parsed.summary not in (None, "false") or parsed.elements:
+            resource: Any = stored.resource()
+            if parsed.summary not in (None, "false"):
+                resource = representation.apply_summary(resource, parsed.summary)
+            elif parsed.elements:
+                resource = representation.apply_elements(resource, parsed.elements)
+        else:
+            resource = jsonio.orjson.Fragment(stored.content)
+        entries.append(
+            {
+                "fullUrl": f"{env.base_url}/{stored.reference}",
+                "resource": resource,
+                "search": {"mode": "match"},
+            }
+        )
+    if entries:
+        bundle["entry"] = entries
+    return FhirResponse(200, resource=bundle)
+
+
+def _link(env: Env, resource_type: str, params: list[tuple[str, str]]) -> str:
+    query = urlencode(params)
+    return f"{env.base_url}/{resource_type}" + (f"?{query}" if query else "")

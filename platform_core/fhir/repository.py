@@ -1,0 +1,450 @@
+"""The repository: the one choke point for every read and write of a FHIR resource.
+
+Whoever calls it (REST, a transaction bundle, a plugin, an import, a job), every interaction
+goes through here, so access checks, validation, server-owned metadata, versioning and the
+search index happen the same way each time. Each public method: check access, do the work
+on the caller's connection, and turn storage conflicts into FHIR errors.
+
+Writes take a connection from :meth:`Repository.transaction`, so several writes (a
+transaction Bundle) commit or roll back together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from platform_core.config import Settings
+from platform_core.db.engine import WRITE_OPTION
+from platform_core.db.schema import match_key_table
+from platform_core.fhir import error_codes, jsonio
+from platform_core.fhir.access import AccessPolicy, AllowAll
+from platform_core.fhir.context import RequestContext
+from platform_core.fhir.errors import FhirError, Issue
+from platform_core.fhir.instants import format_instant, now_utc
+from platform_core.fhir.search import registry
+from platform_core.fhir.search.extract import index_rows
+from platform_core.fhir.search.model import SearchRequest
+from platform_core.fhir.search.parse import parse_search
+from platform_core.fhir.search.sql import count_matches, run_search
+from platform_core.fhir.storage import history as history_sql
+from platform_core.fhir.storage import store
+from platform_core.fhir.storage.records import StoredResource
+
+Validator = Callable[..., list[Issue]]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome of a write: the stored version and whether a resource was created."""
+
+    stored: StoredResource
+    created: bool
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of search results."""
+
+    matches: list[StoredResource]
+    next_cursor: int | None
+    total: int | None
+
+
+def new_id() -> str:
+    """A server-assigned logical id."""
+    return str(uuid.uuid4())
+
+
+def match_key(request: SearchRequest) -> str:
+    """The normalised, hashed form of a conditional-create condition."""
+    parts = sorted((c.raw_name, ",".join(sorted(c.values))) for c in request.criteria)
+    text = request.resource_type + "?" + "&".join(f"{k}={v}" for k, v in parts)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Repository:
+    """Stores and retrieves FHIR resources under an access policy."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        validator: Validator,
+        policy: AccessPolicy | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.base_url = settings.fhir_base_url
+        self.policy: AccessPolicy = policy or AllowAll()
+        self._validator = validator
+
+    # --- connections -------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection in a write transaction, committed when the block ends cleanly."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _reader(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as own:
+            yield own
+
+    # --- validation --------------------------------------------------------------------
+    def validate(self, resource: Any, *, expect_type: str | None = None) -> list[Issue]:
+        """Every validation issue of ``resource`` (empty when valid)."""
+        return self._validator(resource, expect_type=expect_type)
+
+    def _require_valid(self, resource: Any, expect_type: str) -> None:
+        issues = self.validate(resource, expect_type=expect_type)
+        errors = [i for i in issues if i.severity in {"error", "fatal"}]
+        if errors:
+            raise FhirError(400, errors)
+
+    # --- reads -------------------------------------------------------------------------
+    def read(
+        self,
+        ctx: RequestContext,
+        resource_type: str,
+        resource_id: str,
+        *,
+        conn: Connection | None = None,
+    ) -> StoredResource:
+        """The current version; 404 if it never existed, 410 if deleted."""
+        self.policy.check(ctx, "read", resource_type)
+        with self._reader(conn) as c:
+            stored = store.read_current(c, resource_type, resource_id)
+        if stored is None:
+            raise FhirError.of(
+                404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
+            )
+        if stored.deleted:
+            raise FhirError.of(
+                410,
+                error_codes.GONE,
+                f"{resource_type}/{resource_id} was deleted",
+                headers={"ETag": stored.etag},
+            )
+        return stored
+
+    def vread(
+        self, ctx: RequestContext, resource_type: str, resource_id: str, version_id: str
+    ) -> StoredResource:
+        """One version; 404 if unknown, 410 if that version is a delete."""
+        self.policy.check(ctx, "vread", resource_type)
+        if not version_id.isdigit() or len(version_id) > 9:
+            raise FhirError.of(
+                404, error_codes.VERSION_NOT_FOUND, f"Version {version_id!r} is not known"
+            )
+        with self._reader(None) as c:
+            stored = store.read_version(c, resource_type, resource_id, int(version_id))
+        if stored is None:
+            raise FhirError.of(
+                404,
+                error_codes.VERSION_NOT_FOUND,
+                f"{resource_type}/{resource_id} has no version {version_id}",
+            )
+        if stored.deleted:
+            raise FhirError.of(
+                410,
+                error_codes.GONE,
+                f"{resource_type}/{resource_id} version {version_id} is a delete",
+            )
+        return stored
+
+    def search(
+        self,
+        ctx: RequestContext,
+        request: SearchRequest,
+        *,
+        conn: Connection | None = None,
+        limit: int | None = None,
+    ) -> SearchPage:
+        """One page of matches of a parsed search."""
+        self.policy.check(ctx, "search", request.resource_type)
+        with self._reader(conn) as c:
+            matches, cursor = run_search(c, request, self.base_url, limit=limit)
+            total = None
+            if request.total == "accurate" or request.summary == "count":
+                total = count_matches(c, request, self.base_url)
+            elif cursor is None and request.cursor is None:
+                total = len(matches)
+        return SearchPage(matches, cursor, total)
+
+    def find(
+        self,
+        ctx: RequestContext,
+        resource_type: str,
+        query: str,
+        *,
+        conn: Connection | None = None,
+    ) -> list[StoredResource]:
+        """Resources matching a condition (``identifier=x&...``), at most two (enough to
+        tell none, one and many apart). Used by conditional interactions and references."""
+        request = self.parse_condition(resource_type, query)
+        return self.search(ctx, request, conn=conn, limit=2).matches
+
+    def parse_condition(self, resource_type: str, query: str) -> SearchRequest:
+        """Parse the search in a conditional interaction; it must have criteria."""
+        pairs = parse_qsl(query, keep_blank_values=True)
+        request = parse_search(resource_type, pairs, self.settings)
+        if not request.criteria:
+            raise FhirError.of(
+                400,
+                error_codes.CONDITION_REQUIRED,
+                f"The condition {query!r} has no search criteria",
+            )
+        return request
+
+    def history(
+        self,
+        ctx: RequestContext,
+        resource_type: str | None,
+        resource_id: str | None,
+        *,
+        since: datetime | None,
+        at: tuple[datetime, datetime] | None,
+        count: int,
+        cursor: str | None,
+    ) -> tuple[list[StoredResource], str | None]:
+        """A page of versions, newest first, and the cursor of the next page."""
+        self.policy.check(ctx, "history", resource_type)
+        with self._reader(None) as c:
+            if (
+                resource_type
+                and resource_id
+                and store.read_current(c, resource_type, resource_id) is None
+            ):
+                raise FhirError.of(
+                    404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
+                )
+            return history_sql.page(
+                c, resource_type, resource_id, since=since, at=at, count=count, cursor=cursor
+            )
+
+    # --- writes ------------------------------------------------------------------------
+    def create(
+        self,
+        ctx: RequestContext,
+        conn: Connection,
+        resource: dict[str, Any],
+        *,
+        resource_id: str | None = None,
+        method: str = "POST",
+    ) -> StoredResource:
+        """Store a new resource (a client-given id only through update-as-create)."""
+        resource_type = resource.get("resourceType", "")
+        self.policy.check(ctx, "create", resource_type, resource)
+        self._require_valid(resource, resource_type)
+        rid_text = resource_id or new_id()
+        now = now_utc()
+        body = with_meta(resource, rid_text, 1, now)
+        content = jsonio.dumps(body).decode("utf-8")
+        stored = store.insert_new(conn, resource_type, rid_text, now, content, method)
+        self._write_index(conn, stored, body)
+        return stored
+
+    def conditional_create(
+        self,
+        ctx: RequestContext,
+        conn: Connection,
+        resource: dict[str, Any],
+        condition: str,
+        *,
+        resource_id: str | None = None,
+    ) -> WriteResult:
+        """Create unless a resource matches ``condition``; race-free through a match key."""
+        resource_type = resource.get("resourceType", "")
+        request = self.parse_condition(resource_type, condition)
+        key = match_key(request)
+        for _ in range(3):
+            matches = self.search(ctx, request, conn=conn, limit=2).matches
+            if len(matches) > 1:
+                raise _multiple(resource_type, condition)
+            if matches:
+                return WriteResult(matches[0], created=False)
+            try:
+                with conn.begin_nested():
+                    stored = self.create(ctx, conn, resource, resource_id=resource_id)
+                    conn.execute(
+                        sa.insert(match_key_table).values(
+                            key_hash=key,
+                            resource_type=resource_type,
+                            match_url=f"{resource_type}?{condition}"[:2000],
+                            rid=stored.rid,
+                            created_at=stored.last_updated,
+                        )
+                    )
+                return WriteResult(stored, created=True)
+            except IntegrityError:
+                # Another transaction claimed this condition and has committed by now (the
+                # unique index waited for it). Search again: it normally finds that winner.
+                if not self.search(ctx, request, conn=conn, limit=2).matches:
+                    # The claim is stale: its resource no longer matches. Drop it.
+                    conn.execute(
+                        sa.delete(match_key_table).where(match_key_table.c.key_hash == key)
+                    )
+        raise FhirError.of(
+            409, error_codes.CONCURRENT_WRITE, f"Conditional create on {condition!r} kept racing"
+        )
+
+    def update(
+        self,
+        ctx: RequestContext,
+        conn: Connection,
+        resource_type: str,
+        resource_id: str,
+        resource: dict[str, Any],
+        *,
+        if_match: int | None = None,
+        method: str = "PUT",
+    ) -> WriteResult:
+        """Write a new version (or create with this id when none exists)."""
+        self.policy.check(ctx, "update", resource_type, resource)
+        self._require_valid(resource, resource_type)
+        current = store.read_current(conn, resource_type, resource_id, for_update=True)
+        check_if_match(current, if_match, resource_type, resource_id)
+        now = now_utc()
+        if current is None:
+            body = with_meta(resource, resource_id, 1, now)
+            content = jsonio.dumps(body).decode("utf-8")
+            try:
+                with conn.begin_nested():
+                    stored = store.insert_new(
+                        conn, resource_type, resource_id, now, content, method
+                    )
+                    self._write_index(conn, stored, body)
+                return WriteResult(stored, created=True)
+            except IntegrityError:
+                # A concurrent update-as-create won the id: write on top of it instead.
+                current = store.read_current(conn, resource_type, resource_id, for_update=True)
+                if current is None:  # pragma: no cover - the winner rolled back meanwhile
+                    raise _conflict(resource_type, resource_id) from None
+                check_if_match(current, if_match, resource_type, resource_id)
+        body = with_meta(resource, resource_id, current.version_id + 1, now)
+        content = jsonio.dumps(body).decode("utf-8")
+        try:
+            stored = store.insert_next_version(conn, current, now, content, method)
+        except (store.StaleVersionError, IntegrityError):
+            raise _conflict(resource_type, resource_id) from None
+        store.delete_index_rows(conn, stored.rid, registry.INDEXED_TYPES)
+        self._write_index(conn, stored, body)
+        return WriteResult(stored, created=current.deleted)
+
+    def delete(
+        self,
+        ctx: RequestContext,
+        conn: Connection,
+        resource_type: str,
+        resource_id: str,
+        *,
+        if_match: int | None = None,
+    ) -> StoredResource:
+        """Soft-delete: a deleted version; the resource then reads as 410 Gone."""
+        self.policy.check(ctx, "delete", resource_type)
+        current = store.read_current(conn, resource_type, resource_id, for_update=True)
+        if current is None:
+            raise FhirError.of(
+                404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
+            )
+        check_if_match(current, if_match, resource_type, resource_id)
+        if current.deleted:
+            return current
+        try:
+            stored = store.insert_next_version(conn, current, now_utc(), None, "DELETE")
+        except (store.StaleVersionError, IntegrityError):
+            raise _conflict(resource_type, resource_id) from None
+        store.delete_index_rows(conn, stored.rid, registry.INDEXED_TYPES)
+        store.delete_match_keys(conn, stored.rid)
+        return stored
+
+    def read_for_update(
+        self, ctx: RequestContext, conn: Connection, resource_type: str, resource_id: str
+    ) -> StoredResource:
+        """The current version, locked for a read-modify-write (PATCH)."""
+        self.policy.check(ctx, "read", resource_type)
+        current = store.read_current(conn, resource_type, resource_id, for_update=True)
+        if current is None:
+            raise FhirError.of(
+                404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
+            )
+        if current.deleted:
+            raise FhirError.of(410, error_codes.GONE, f"{resource_type}/{resource_id} was deleted")
+        return current
+
+    def _write_index(self, conn: Connection, stored: StoredResource, body: dict[str, Any]) -> None:
+        params = registry.indexed_parameters(stored.resource_type)
+        rows = index_rows(stored.resource_type, stored.rid, body, params, self.base_url)
+        store.insert_index_rows(conn, rows)
+
+
+def with_meta(
+    resource: dict[str, Any], resource_id: str, version_id: int, last_updated: datetime
+) -> dict[str, Any]:
+    """A copy of ``resource`` with the server-owned id, versionId and lastUpdated set.
+
+    Everything else stays exactly as the client sent it, in the client's order.
+    """
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version_id)
+    meta["lastUpdated"] = format_instant(last_updated)
+    body: dict[str, Any] = {"resourceType": resource["resourceType"], "id": resource_id}
+    body["meta"] = meta
+    for key, value in resource.items():
+        if key not in body:
+            body[key] = value
+    return body
+
+
+def check_if_match(
+    current: StoredResource | None, if_match: int | None, resource_type: str, resource_id: str
+) -> None:
+    """412 unless the current version is the one the client expects."""
+    if if_match is None:
+        return
+    if current is None or current.deleted or current.version_id != if_match:
+        have = (
+            "no current version"
+            if current is None or current.deleted
+            else (f"version {current.version_id}")
+        )
+        raise FhirError.of(
+            412,
+            error_codes.PRECONDITION_FAILED,
+            f"If-Match expects version {if_match} of {resource_type}/{resource_id}, "
+            f"but the server has {have}",
+        )
+
+
+def _conflict(resource_type: str, resource_id: str) -> FhirError:
+    return FhirError.of(
+        409,
+        error_codes.CONCURRENT_WRITE,
+        f"{resource_type}/{resource_id} was changed by a concurrent request; retry",
+    )
+
+
+def _multiple(resource_type: str, condition: str) -> FhirError:
+    return FhirError.of(
+        412,
+        error_codes.MULTIPLE_MATCHES,
+        f"More than one {resource_type} matches {condition!r}",
+    )

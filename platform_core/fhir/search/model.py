@@ -1,0 +1,42 @@
+"""The typed form of a search, parsed once and passed around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParameterDef:
+    """A search parameter as the server uses it."""
+
+    code: str
+    type: str
+    """token, string, date, number, quantity, reference, uri, composite or special."""
+    expression: str | None
+    targets: tuple[str, ...] = ()
+    """Target resource types of a reference parameter."""
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One search parameter occurrence: the values are ORed, occurrences are ANDed."""
+
+    param: SearchParameterDef
+    modifier: str | None
+    values: tuple[str, ...]
+    raw_name: str
+
+
+@dataclass
+class SearchRequest:
+    """A parsed search on one resource type."""
+
+    resource_type: str
+    criteria: list[Criterion] = field(default_factory=list)
+    count: int = 20
+    cursor: int | None = None
+    total: str | None = None
+    summary: str | None = None
+    elements: list[str] | None = None
+    self_params: list[tuple[str, str]] = field(default_factory=list)
+    """The parameters the search actually used, for the ``self`` link."""

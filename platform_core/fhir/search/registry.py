@@ -1,0 +1,62 @@
+"""Search parameters per resource type, from the official R4 SearchParameter definitions.
+
+``_id`` and ``_lastUpdated`` are answered from columns of ``fhir_resource``; every other
+parameter from the index tables. A parameter whose FHIRPath expression the extractor cannot
+compile is known but not yet searchable: a search using it answers a clear "not supported".
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from platform_core.fhir import definitions
+from platform_core.fhir.search.extract import compile_expression
+from platform_core.fhir.search.model import SearchParameterDef
+
+INDEXED_TYPES = frozenset({"token", "reference"})
+"""Parameter types the index is written for (the search issue extends this)."""
+
+SPECIAL = {
+    "_id": SearchParameterDef("_id", "token", None),
+    "_lastUpdated": SearchParameterDef("_lastUpdated", "date", None),
+}
+
+
+@cache
+def parameters_for(resource_type: str) -> dict[str, SearchParameterDef]:
+    """Every search parameter of ``resource_type`` by code."""
+    result: dict[str, SearchParameterDef] = dict(SPECIAL)
+    for sp in definitions.search_parameters():
+        bases = sp.get("base", [])
+        if resource_type not in bases and "Resource" not in bases and "DomainResource" not in bases:
+            continue
+        code = sp["code"]
+        if code in SPECIAL:
+            continue
+        result[code] = SearchParameterDef(
+            code=code,
+            type=sp["type"],
+            expression=sp.get("expression"),
+            targets=tuple(sp.get("target", ())),
+        )
+    return result
+
+
+@cache
+def indexed_parameters(resource_type: str) -> tuple[tuple[SearchParameterDef, object], ...]:
+    """The parameters indexed on write for ``resource_type``, with their compiled paths."""
+    out = []
+    for param in parameters_for(resource_type).values():
+        if param.type not in INDEXED_TYPES or not param.expression:
+            continue
+        compiled = compile_expression(param.expression, resource_type)
+        if compiled is not None:
+            out.append((param, compiled))
+    return tuple(out)
+
+
+def is_searchable(resource_type: str, param: SearchParameterDef) -> bool:
+    """True when searches on ``param`` can be answered."""
+    if param.code in SPECIAL:
+        return True
+    return any(p.code == param.code for p, _ in indexed_parameters(resource_type))

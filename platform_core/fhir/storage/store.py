@@ -1,0 +1,184 @@
+"""SQL for resources and their versions.
+
+Every function takes an open SQLAlchemy connection (the caller owns the transaction) and does
+one thing. Writes keep ``fhir_resource`` (current) and ``fhir_resource_version`` (all versions)
+in step; a version is only ever inserted, never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from platform_core.db.schema import INDEX_TABLES, match_key_table, resource_table, version_table
+from platform_core.fhir.storage.records import StoredResource
+
+R = resource_table.c
+V = version_table.c
+
+_CURRENT_COLS = (R.rid, R.resource_type, R.id, R.version_id, R.last_updated, R.deleted, R.content)
+_VERSION_COLS = (
+    V.rid,
+    V.resource_type,
+    V.id,
+    V.version_id,
+    V.last_updated,
+    V.deleted,
+    V.content,
+    V.method,
+)
+
+_READ_CURRENT = sa.select(*_CURRENT_COLS).where(
+    R.resource_type == sa.bindparam("rtype"), R.id == sa.bindparam("rid_text")
+)
+
+
+def _current(row: Any) -> StoredResource:
+    return StoredResource(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+def _version(row: Any) -> StoredResource:
+    return StoredResource(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+
+
+def read_current(
+    conn: Connection, resource_type: str, resource_id: str, *, for_update: bool = False
+) -> StoredResource | None:
+    """The current row of a resource (deleted or not), or None if it never existed."""
+    stmt = _READ_CURRENT
+    if for_update and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt, {"rtype": resource_type, "rid_text": resource_id}).first()
+    return _current(row) if row else None
+
+
+def read_version(
+    conn: Connection, resource_type: str, resource_id: str, version_id: int
+) -> StoredResource | None:
+    """One version of a resource, or None."""
+    row = conn.execute(
+        sa.select(*_VERSION_COLS).where(
+            V.resource_type == resource_type, V.id == resource_id, V.version_id == version_id
+        )
+    ).first()
+    return _version(row) if row else None
+
+
+def read_many(conn: Connection, rids: list[int]) -> dict[int, StoredResource]:
+    """Current rows by surrogate key."""
+    if not rids:
+        return {}
+    rows = conn.execute(sa.select(*_CURRENT_COLS).where(R.rid.in_(rids)))
+    return {row[0]: _current(row) for row in rows}
+
+
+def insert_new(
+    conn: Connection,
+    resource_type: str,
+    resource_id: str,
+    last_updated: datetime,
+    content: str,
+    method: str,
+) -> StoredResource:
+    """Insert the first version of a new resource; raises IntegrityError if the id is taken."""
+    rid = conn.execute(
+        sa.insert(resource_table)
+        .values(
+            resource_type=resource_type,
+            id=resource_id,
+            version_id=1,
+            last_updated=last_updated,
+            deleted=False,
+            content=content,
+        )
+        .returning(R.rid)
+    ).scalar_one()
+    stored = StoredResource(rid, resource_type, resource_id, 1, last_updated, False, content)
+    _insert_version(conn, stored, method)
+    return stored
+
+
+def insert_next_version(
+    conn: Connection,
+    previous: StoredResource,
+    last_updated: datetime,
+    content: str | None,
+    method: str,
+) -> StoredResource:
+    """Write the version after ``previous`` (``content`` None marks a delete).
+
+    The update is guarded by the previous version number, and the version row's primary key
+    is (rid, version): a concurrent writer of the same version fails with an IntegrityError or
+    an empty update, which the caller turns into a conflict.
+    """
+    next_version = previous.version_id + 1
+    result = conn.execute(
+        sa.update(resource_table)
+        .where(R.rid == previous.rid, R.version_id == previous.version_id)
+        .values(
+            version_id=next_version,
+            last_updated=last_updated,
+            deleted=content is None,
+            content=content,
+        )
+    )
+    if result.rowcount != 1:
+        raise StaleVersionError(previous.reference, previous.version_id)
+    stored = StoredResource(
+        previous.rid,
+        previous.resource_type,
+        previous.id,
+        next_version,
+        last_updated,
+        content is None,
+        content,
+    )
+    _insert_version(conn, stored, method)
+    return stored
+
+
+def _insert_version(conn: Connection, stored: StoredResource, method: str) -> None:
+    conn.execute(
+        sa.insert(version_table).values(
+            rid=stored.rid,
+            version_id=stored.version_id,
+            resource_type=stored.resource_type,
+            id=stored.id,
+            last_updated=stored.last_updated,
+            method=method,
+            deleted=stored.deleted,
+            content=stored.content,
+        )
+    )
+
+
+def delete_index_rows(conn: Connection, rid: int, kinds: Iterable[str]) -> None:
+    """Remove the search-index rows of a resource from the tables of ``kinds``."""
+    for kind in kinds:
+        table = INDEX_TABLES[kind]
+        conn.execute(sa.delete(table).where(table.c.rid == rid))
+
+
+def insert_index_rows(conn: Connection, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Insert index rows, grouped by parameter type (one executemany per table)."""
+    for kind, values in rows.items():
+        if values:
+            conn.execute(sa.insert(INDEX_TABLES[kind]), values)
+
+
+def delete_match_keys(conn: Connection, rid: int) -> None:
+    """Forget the conditional-create claims of a resource."""
+    conn.execute(sa.delete(match_key_table).where(match_key_table.c.rid == rid))
+
+
+class StaleVersionError(Exception):
+    """Another writer changed the resource between our read and our write."""
+
+    def __init__(self, reference: str, version_id: int) -> None:
+        super().__init__(f"{reference} changed after version {version_id} was read")
+        self.reference = reference
+        self.version_id = version_id

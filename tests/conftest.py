@@ -1,0 +1,144 @@
+"""Shared fixtures: one app per test session on the database under test, a clean database
+for every test, an HTTP client speaking FHIR JSON, and a live server over real sockets.
+
+The database is SQLite (a fresh file) unless ``FIRESIDE_TEST_DATABASE_URL`` points at
+PostgreSQL; ``.ci/run`` runs the suite once for each. The schema is always built by the Alembic
+migrations, so every run tests them too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.serving import make_server
+
+from platform_core.app import create_app
+from platform_core.db.migrate import upgrade
+from platform_core.db.schema import Base
+
+BASE = "http://testserver"
+
+
+def database_url(tmp_dir: Path) -> str:
+    """The database under test."""
+    return os.environ.get("FIRESIDE_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    url = database_url(tmp_path_factory.mktemp("db"))
+    application = create_app({"database_url": url, "base_url": BASE, "max_body_bytes": 2_000_000})
+    upgrade(application.extensions["fireside"].db)
+    yield application
+    application.extensions["fireside"].db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application: Flask = request.getfixturevalue("app")
+    engine = application.extensions["fireside"].db
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def db(app: Flask) -> sa.Engine:
+    return app.extensions["fireside"].db
+
+
+class FhirClient:
+    """A thin FHIR JSON client over Flask's WSGI test client."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/fhir+json",
+        raw: bytes | None = None,
+    ) -> Any:
+        hdrs = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+        if data is not None:
+            hdrs.setdefault("Content-Type", content_type)
+        return self.client.open("/fhir/" + path.lstrip("/"), method=method, data=data, headers=hdrs)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return self.request("PUT", path, body, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.request("DELETE", path, **kw)
+
+    def create(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """POST a resource and return the stored one (asserting 201)."""
+        resp = self.post(resource["resourceType"], resource)
+        assert resp.status_code == 201, resp.get_json()
+        return resp.get_json()
+
+
+@pytest.fixture
+def fhir(app: Flask) -> FhirClient:
+    return FhirClient(app.test_client())
+
+
+def row_counts(engine: sa.Engine) -> dict[str, int]:
+    """Rows per table: compare before and after a rejected request to prove nothing was
+    written."""
+    with engine.connect() as conn:
+        return {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in Base.metadata.sorted_tables
+        }
+
+
+@pytest.fixture
+def counts(db: sa.Engine) -> Any:
+    return lambda: row_counts(db)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The app served over real HTTP on a loopback port; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def outcome_codes(body: dict[str, Any]) -> list[str]:
+    """The FS codes of an OperationOutcome."""
+    assert body["resourceType"] == "OperationOutcome", body
+    return [i["details"]["coding"][0]["code"] for i in body["issue"] if "details" in i]
