@@ -1,0 +1,91 @@
+"""Concurrency over real HTTP: conditional creates, competing updates, racing transactions."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+HEADERS = {"Content-Type": "application/fhir+json"}
+
+
+def patient(mrn: str) -> dict:
+    return {"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": mrn}]}
+
+
+def test_parallel_conditional_creates_make_exactly_one(live_server, fhir):
+    def create(_: int) -> int:
+        resp = requests.post(
+            f"{live_server}/fhir/Patient",
+            json=patient("race-1"),
+            headers={**HEADERS, "If-None-Exist": "identifier=urn:mrn|race-1"},
+            timeout=30,
+        )
+        return resp.status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(create, range(20)))
+    assert statuses.count(201) == 1, statuses
+    assert statuses.count(200) == 19, statuses
+    assert fhir.get("Patient?identifier=race-1").get_json()["total"] == 1
+
+
+def test_two_updates_of_one_version_exactly_one_wins(live_server, fhir):
+    pid = fhir.create(patient("u"))["id"]
+
+    def update(gender: str) -> int:
+        resp = requests.put(
+            f"{live_server}/fhir/Patient/{pid}",
+            json={**patient("u"), "id": pid, "gender": gender},
+            headers={**HEADERS, "If-Match": 'W/"1"'},
+            timeout=30,
+        )
+        return resp.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(update, ["male", "female"] * 4))
+    assert statuses.count(200) == 1, statuses
+    assert all(s in (412, 409) for s in statuses if s != 200), statuses
+    assert fhir.get(f"Patient/{pid}").get_json()["meta"]["versionId"] == "2"
+    history = fhir.get(f"Patient/{pid}/_history").get_json()
+    assert len(history["entry"]) == 2
+
+
+def test_racing_transactions_share_one_conditional_patient(live_server, fhir):
+    def transaction(i: int) -> int:
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "fullUrl": "urn:uuid:5a5a5a5a-0000-4000-8000-000000000001",
+                    "resource": patient("txn-race"),
+                    "request": {
+                        "method": "POST",
+                        "url": "Patient",
+                        "ifNoneExist": "identifier=urn:mrn|txn-race",
+                    },
+                },
+                {
+                    "resource": {
+                        "resourceType": "Observation",
+                        "status": "final",
+                        "code": {"text": f"reading {i}"},
+                        "subject": {"reference": "urn:uuid:5a5a5a5a-0000-4000-8000-000000000001"},
+                    },
+                    "request": {"method": "POST", "url": "Observation"},
+                },
+            ],
+        }
+        return requests.post(
+            f"{live_server}/fhir", json=bundle, headers=HEADERS, timeout=60
+        ).status_code
+
+    with ThreadPoolExecutor(10) as pool:
+        statuses = list(pool.map(transaction, range(10)))
+    assert statuses == [200] * 10
+    patients = fhir.get("Patient?identifier=txn-race").get_json()
+    assert patients["total"] == 1
+    pid = patients["entry"][0]["resource"]["id"]
+    observations = fhir.get(f"Observation?subject=Patient/{pid}&_count=50").get_json()
+    assert observations["total"] == 10

@@ -1,0 +1,1 @@
+"""Test helpers that are real infrastructure, not fakes (e.g. a TCP proxy)."""
