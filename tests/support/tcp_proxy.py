@@ -7,6 +7,7 @@ The app connects to the proxy's port; ``cut()`` closes the listener and every op
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -36,19 +37,15 @@ class TcpProxy:
     def cut(self) -> None:
         """Stop accepting and kill every forwarded connection."""
         if self._listener is not None:
-            try:
-                # shutdown() wakes the thread blocked in accept(); close() alone would not.
+            # shutdown() wakes the thread blocked in accept(); close() alone would not.
+            with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._listener.close()
             self._listener = None
         with self._lock:
             for conn in self._conns:
-                try:
+                with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 conn.close()
             self._conns.clear()
 
@@ -77,7 +74,5 @@ class TcpProxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
