@@ -89,3 +89,39 @@ def test_racing_transactions_share_one_conditional_patient(live_server, fhir):
     pid = patients["entry"][0]["resource"]["id"]
     observations = fhir.get(f"Observation?subject=Patient/{pid}&_count=50").get_json()
     assert observations["total"] == 10
+
+
+def test_delete_racing_updates_keeps_history_and_current_state_agreeing(live_server, fhir, db):
+    import sqlalchemy as sa
+
+    from platform_core.db.schema import resource_table, version_table
+
+    pid = fhir.create(patient("del-race"))["id"]
+
+    def act(i: int) -> int:
+        if i == 5:
+            return requests.delete(f"{live_server}/fhir/Patient/{pid}", timeout=30).status_code
+        return requests.put(
+            f"{live_server}/fhir/Patient/{pid}",
+            json={**patient("del-race"), "id": pid, "birthDate": f"20{10 + i}"},
+            headers=HEADERS,
+            timeout=30,
+        ).status_code
+
+    with ThreadPoolExecutor(10) as pool:
+        statuses = list(pool.map(act, range(10)))
+    assert all(s in (200, 201, 204, 409) for s in statuses), statuses
+    with db.connect() as conn:
+        current = conn.execute(
+            sa.select(resource_table.c.version_id, resource_table.c.deleted).where(
+                resource_table.c.id == pid
+            )
+        ).one()
+        versions = conn.execute(
+            sa.select(version_table.c.version_id, version_table.c.deleted)
+            .where(version_table.c.id == pid)
+            .order_by(version_table.c.version_id)
+        ).all()
+    # versions are gapless, and the newest one is exactly the current state
+    assert [v[0] for v in versions] == list(range(1, len(versions) + 1))
+    assert (versions[-1][0], versions[-1][1]) == (current[0], current[1])

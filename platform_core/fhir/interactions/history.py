@@ -90,9 +90,7 @@ def _entry(env: Env, stored: Any) -> dict[str, Any]:
         status = "204 No Content"
         method = "DELETE"
     req_url = stored.resource_type if method == "POST" else stored.reference
-    entry["request"] = {"method": "PUT" if method == "PATCH" else method, "url": req_url}
-    if method == "PATCH":
-        entry["request"]["method"] = "PATCH"
+    entry["request"] = {"method": method, "url": req_url}
     entry["response"] = {
         "status": status,
         "etag": stored.etag,

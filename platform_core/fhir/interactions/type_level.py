@@ -93,7 +93,9 @@ def search(env: Env, request: FhirRequest, route: Route, conn: Connection | None
             if parsed.summary not in (None, "false"):
                 resource = representation.apply_summary(resource, parsed.summary)
             elif parsed.elements:
-                resource = representation.apply_elements(resource, parsed.elements)
+                resource = representation.apply_elements(
+                    resource, representation.parse_elements_param(parsed.elements)
+                )
         else:
             resource = jsonio.orjson.Fragment(stored.content)
         entries.append(
