@@ -2,8 +2,10 @@
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout, and write transactions
 start with ``BEGIN IMMEDIATE`` so that two writers queue instead of failing on lock upgrade.
-PostgreSQL uses psycopg 3 with a pre-pinged pool, so connections lost while the database was
-away are replaced on their next use.
+PostgreSQL uses psycopg 3. The pool does not ping before each checkout (that would add a
+round trip to every request); instead a connection that fails with a disconnect invalidates
+the whole pool, so connections lost while the database was away are replaced on next use.
+Read-only work uses :func:`autocommit_engine`, which skips BEGIN/ROLLBACK round trips.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def create_engine(settings: Settings) -> Engine:
     kwargs: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
-        "pool_pre_ping": True,
+        "pool_pre_ping": False,
         "pool_recycle": 1800,
     }
     if url.get_backend_name() == "postgresql":
@@ -71,3 +73,11 @@ def _sqlite_engine(url: sa.URL) -> Engine:
 def is_sqlite(engine: Engine) -> bool:
     """True for the embedded SQLite backend."""
     return engine.dialect.name == "sqlite"
+
+
+def autocommit_engine(engine: Engine) -> Engine:
+    """The engine for single-statement reads: on PostgreSQL an autocommit view sharing the same
+    pool (no BEGIN and ROLLBACK per request); SQLite keeps its own transaction handling."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine

@@ -31,9 +31,19 @@ class FhirEngine:
         self.repository = repository
 
     def handle(self, request: FhirRequest, ctx: RequestContext) -> FhirResponse:
-        """Answer one request; never raises."""
+        """Answer one request; never raises.
+
+        A read that fails because its pooled connection had died (the database restarted) is
+        retried once on a fresh connection; writes are not, since a lost commit is ambiguous.
+        """
         try:
-            return dispatch(Env(self.repository, ctx), request, None)
+            try:
+                return dispatch(Env(self.repository, ctx), request, None)
+            except DBAPIError as exc:
+                if not (exc.connection_invalidated and request.method in {"GET", "HEAD"}):
+                    raise
+                log.info("retrying a read on a fresh connection after a disconnect")
+                return dispatch(Env(self.repository, ctx), request, None)
         except FhirError as exc:
             return error_response(exc)
         except (OperationalError, PoolTimeout) as exc:

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from platform_core.config import Settings
-from platform_core.db.engine import WRITE_OPTION
+from platform_core.db.engine import WRITE_OPTION, autocommit_engine
 from platform_core.db.schema import match_key_table
 from platform_core.fhir import error_codes, jsonio
 from platform_core.fhir.access import AccessPolicy, AllowAll
@@ -86,6 +86,7 @@ class Repository:
         policy: AccessPolicy | None = None,
     ) -> None:
         self.engine = engine
+        self._read_engine = autocommit_engine(engine)
         self.settings = settings
         self.base_url = settings.fhir_base_url
         self.policy: AccessPolicy = policy or AllowAll()
@@ -105,7 +106,7 @@ class Repository:
         if conn is not None:
             yield conn
             return
-        with self.engine.connect() as own:
+        with self._read_engine.connect() as own:
             yield own
 
     # --- validation --------------------------------------------------------------------
