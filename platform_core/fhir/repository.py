@@ -62,6 +62,15 @@ class SearchPage:
     total: int | None
 
 
+class ItemFailed(Exception):
+    """Item ``index`` of a multi-item write failed with ``error``."""
+
+    def __init__(self, index: int, error: FhirError) -> None:
+        super().__init__(f"item {index}: {error}")
+        self.index = index
+        self.error = error
+
+
 def new_id() -> str:
     """A server-assigned logical id."""
     return str(uuid.uuid4())
@@ -261,6 +270,42 @@ class Repository:
         content = jsonio.dumps(body).decode("utf-8")
         stored = store.insert_new(conn, resource_type, rid_text, now, content, method)
         self._write_index(conn, stored, body)
+        return stored
+
+    def create_many(
+        self,
+        ctx: RequestContext,
+        conn: Connection,
+        items: list[tuple[dict[str, Any], str]],
+    ) -> list[StoredResource]:
+        """Store several new resources with pre-assigned ids in a few statements.
+
+        Same checks and results as calling :meth:`create` for each, but the rows are written
+        with one multi-row insert per table: a transaction Bundle of 200 creates costs a
+        handful of round trips instead of 600. Raises :class:`ItemFailed` naming the item.
+        """
+        now = now_utc()
+        prepared: list[tuple[str, str, dict[str, Any], str]] = []
+        for index, (resource, resource_id) in enumerate(items):
+            resource_type = resource.get("resourceType", "")
+            try:
+                self.policy.check(ctx, "create", resource_type, resource)
+                self._require_valid(resource, resource_type)
+            except FhirError as exc:
+                raise ItemFailed(index, exc) from None
+            body = with_meta(resource, resource_id, 1, now)
+            prepared.append((resource_type, resource_id, body, jsonio.dumps(body).decode()))
+        stored = store.insert_new_many(
+            conn, [(rtype, rid, now, content) for rtype, rid, _, content in prepared], "POST"
+        )
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for item, (resource_type, _, body, _) in zip(stored, prepared, strict=True):
+            params = registry.indexed_parameters(resource_type)
+            for kind, values in index_rows(
+                resource_type, item.rid, body, params, self.base_url
+            ).items():
+                rows.setdefault(kind, []).extend(values)
+        store.insert_index_rows(conn, rows)
         return stored
 
     def conditional_create(

@@ -24,8 +24,8 @@ from platform_core.fhir.bundles.entries import (
 )
 from platform_core.fhir.bundles.references import rewrite_references
 from platform_core.fhir.errors import FhirError, Issue
-from platform_core.fhir.interactions.common import Env, prefer
-from platform_core.fhir.repository import new_id
+from platform_core.fhir.interactions.common import Env, check_type, prefer, require_resource
+from platform_core.fhir.repository import ItemFailed, new_id
 from platform_core.fhir.request import FhirRequest, FhirResponse
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,16 @@ def _run(
         return found[0].reference
 
     responses: dict[int, tuple[FhirResponse, str | None]] = {}
+    bulk = [e for e in entries if _is_plain_create(e, matched)]
+    bulk_done = False
     for entry in sorted(entries, key=lambda e: TRANSACTION_ORDER[e.method]):
+        if entry.method == "POST" and not bulk_done:
+            # All plain creates go in together when the POST phase starts (same order, same
+            # checks, a few multi-row statements instead of three per entry).
+            _bulk_create(env, bulk, conn, mapping, resolve_condition, assigned, responses)
+            bulk_done = True
+        if entry.index in responses:
+            continue
         try:
             if entry.index in matched:
                 stored = matched[entry.index]
@@ -139,6 +148,48 @@ def _run(
         except FhirError as exc:
             raise _entry_error(entry, exc) from None
     return responses
+
+
+def _is_plain_create(entry: Entry, matched: dict[int, Any]) -> bool:
+    return (
+        entry.method == "POST"
+        and entry.index not in matched
+        and "if-none-exist" not in entry.headers
+        and "/" not in entry.url
+        and "?" not in entry.url
+    )
+
+
+def _bulk_create(
+    env: Env,
+    bulk: list[Entry],
+    conn: Connection,
+    mapping: dict[str, str],
+    resolve_condition: Any,
+    assigned: dict[int, str],
+    responses: dict[int, tuple[FhirResponse, str | None]],
+) -> None:
+    items = []
+    for entry in bulk:
+        try:
+            check_type(entry.url)
+            resource = require_resource(entry.resource, entry.url)
+            resource = rewrite_references(resource, mapping, resolve_condition)
+        except FhirError as exc:
+            raise _entry_error(entry, exc) from None
+        items.append(({k: v for k, v in resource.items() if k != "id"}, assigned[entry.index]))
+    try:
+        stored = env.repository.create_many(env.ctx, conn, items)
+    except ItemFailed as failed:
+        raise _entry_error(bulk[failed.index], failed.error) from None
+    for entry, item in zip(bulk, stored, strict=True):
+        response = FhirResponse(
+            201,
+            raw=item.content,
+            headers=item.version_headers(env.base_url),
+            last_updated=item.last_updated_instant,
+        )
+        responses[entry.index] = (response, _full_url(env, item.reference))
 
 
 def _settle_identity(

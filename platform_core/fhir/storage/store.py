@@ -102,6 +102,53 @@ def insert_new(
     return stored
 
 
+def insert_new_many(
+    conn: Connection,
+    items: list[tuple[str, str, datetime, str]],
+    method: str,
+) -> list[StoredResource]:
+    """Insert first versions of several new resources ((type, id, lastUpdated, content)),
+    with one multi-row statement per table; returns them in input order."""
+    if not items:
+        return []
+    result = conn.execute(
+        sa.insert(resource_table).returning(R.rid, sort_by_parameter_order=True),
+        [
+            {
+                "resource_type": rtype,
+                "id": rid_text,
+                "version_id": 1,
+                "last_updated": when,
+                "deleted": False,
+                "content": content,
+            }
+            for rtype, rid_text, when, content in items
+        ],
+    )
+    rids = [row[0] for row in result]
+    stored = [
+        StoredResource(rid, rtype, rid_text, 1, when, False, content)
+        for rid, (rtype, rid_text, when, content) in zip(rids, items, strict=True)
+    ]
+    conn.execute(
+        sa.insert(version_table),
+        [
+            {
+                "rid": s.rid,
+                "version_id": 1,
+                "resource_type": s.resource_type,
+                "id": s.id,
+                "last_updated": s.last_updated,
+                "method": method,
+                "deleted": False,
+                "content": s.content,
+            }
+            for s in stored
+        ],
+    )
+    return stored
+
+
 def insert_next_version(
     conn: Connection,
     previous: StoredResource,
