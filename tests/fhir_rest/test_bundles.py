@@ -216,3 +216,31 @@ def test_prefer_representation_in_transaction(fhir):
     resp = fhir.post("", txn(post(PATIENT)), headers={"Prefer": "return=representation"})
     entry = resp.get_json()["entry"][0]
     assert entry["resource"]["resourceType"] == "Patient"
+
+
+def test_large_transaction_is_stored_indexed_and_versioned(fhir):
+    """Big Bundles take the bulk write path (COPY on PostgreSQL): same results as small ones."""
+    patient_url = "urn:uuid:dddddddd-dddd-4ddd-8ddd-dddddddddddd"
+    entries = [post(PATIENT, patient_url)]
+    entries += [post(observation(patient_url, f"reading {i}")) for i in range(60)]
+    resp = fhir.post("", txn(*entries))
+    assert resp.status_code == 200, resp.get_json()
+    locations = [e["response"]["location"] for e in resp.get_json()["entry"]]
+    assert len(locations) == 61
+    pid = locations[0].split("/Patient/")[1].split("/")[0]
+    found = fhir.get(f"Observation?subject=Patient/{pid}&_count=100").get_json()
+    assert found["total"] == 60
+    texts = sorted(e["resource"]["code"]["text"] for e in found["entry"])
+    assert texts == sorted(f"reading {i}" for i in range(60))
+    assert len(fhir.get("Observation/_history?_count=100").get_json()["entry"]) == 60
+    assert fhir.get("Patient?identifier=urn:example:mrn|T1").get_json()["total"] == 1
+
+
+def test_large_transaction_with_one_bad_entry_writes_nothing(fhir, counts):
+    before = counts()
+    entries = [post(observation("Patient/x", f"r{i}")) for i in range(40)]
+    entries.append(post({"resourceType": "Observation", "status": "bogus", "code": {"text": "x"}}))
+    resp = fhir.post("", txn(*entries))
+    assert resp.status_code == 400
+    assert any("Bundle.entry[40]" in i.get("expression", []) for i in resp.get_json()["issue"])
+    assert counts() == before

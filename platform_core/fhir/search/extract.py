@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from platform_core.fhir import definitions
 from platform_core.fhir.search.model import SearchParameterDef
 
 _PART_RE = re.compile(
@@ -22,7 +23,9 @@ _PART_RE = re.compile(
 )
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
 
-CompiledPath = tuple[tuple[str, ...], str | None]
+CompiledPath = tuple[tuple[str, ...], str | None, bool]
+"""(element names after the type, ``as`` cast of the last step, whether the last step may be a
+choice element written as name + type suffix)."""
 
 
 def compile_expression(expression: str, resource_type: str) -> list[CompiledPath] | None:
@@ -41,13 +44,13 @@ def compile_expression(expression: str, resource_type: str) -> list[CompiledPath
         if not match:
             return None
         steps = tuple(match["path"].split(".")[1:])
-        paths.append((steps, match["cast"]))
+        paths.append((steps, match["cast"], _may_be_choice(head, steps)))
     return paths or None
 
 
 def walk(resource: dict[str, Any], compiled: list[CompiledPath]) -> Iterator[Any]:
     """Yield every value the compiled paths reach."""
-    for steps, cast in compiled:
+    for steps, cast, choice in compiled:
         nodes: list[Any] = [resource]
         for i, step in enumerate(steps):
             last = i == len(steps) - 1
@@ -59,7 +62,7 @@ def walk(resource: dict[str, Any], compiled: list[CompiledPath]) -> Iterator[Any
                     value = node.get(step + cast[0].upper() + cast[1:])
                 else:
                     value = node.get(step)
-                    if value is None and last:
+                    if value is None and last and choice:
                         value = _choice_value(node, step)
                 if value is None:
                     continue
@@ -69,6 +72,18 @@ def walk(resource: dict[str, Any], compiled: list[CompiledPath]) -> Iterator[Any
                     nxt.append(value)
             nodes = nxt
         yield from nodes
+
+
+def _may_be_choice(type_name: str, steps: tuple[str, ...]) -> bool:
+    """Whether the last step names a ``[x]`` element (unknown paths: assume it may)."""
+    try:
+        model = definitions.element_model(type_name)
+    except KeyError:
+        return True
+    path = ".".join(steps)
+    if model.element(path + "[x]") is not None:
+        return True
+    return model.element(path) is None
 
 
 def _choice_value(node: dict[str, Any], step: str) -> Any:

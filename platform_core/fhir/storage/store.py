@@ -111,6 +111,8 @@ def insert_new_many(
     with one multi-row statement per table; returns them in input order."""
     if not items:
         return []
+    if conn.dialect.name == "postgresql" and len(items) > COPY_THRESHOLD:
+        return _copy_new(conn, items, method)
     result = conn.execute(
         sa.insert(resource_table).returning(R.rid, sort_by_parameter_order=True),
         [
@@ -132,6 +134,54 @@ def insert_new_many(
     ]
     conn.execute(
         sa.insert(version_table),
+        [
+            {
+                "rid": s.rid,
+                "version_id": 1,
+                "resource_type": s.resource_type,
+                "id": s.id,
+                "last_updated": s.last_updated,
+                "method": method,
+                "deleted": False,
+                "content": s.content,
+            }
+            for s in stored
+        ],
+    )
+    return stored
+
+
+def _copy_new(
+    conn: Connection, items: list[tuple[str, str, datetime, str]], method: str
+) -> list[StoredResource]:
+    """PostgreSQL: take ``rid`` values from the sequence, then COPY both tables."""
+    rids = conn.execute(
+        sa.text("SELECT nextval('fhir_resource_rid_seq') FROM generate_series(1, :n)"),
+        {"n": len(items)},
+    ).scalars()
+    stored = [
+        StoredResource(rid, rtype, rid_text, 1, when, False, content)
+        for rid, (rtype, rid_text, when, content) in zip(rids, items, strict=True)
+    ]
+    _copy_rows(
+        conn,
+        resource_table,
+        [
+            {
+                "rid": s.rid,
+                "resource_type": s.resource_type,
+                "id": s.id,
+                "version_id": 1,
+                "last_updated": s.last_updated,
+                "deleted": False,
+                "content": s.content,
+            }
+            for s in stored
+        ],
+    )
+    _copy_rows(
+        conn,
+        version_table,
         [
             {
                 "rid": s.rid,
@@ -211,10 +261,30 @@ def delete_index_rows(conn: Connection, rid: int, kinds: Iterable[str]) -> None:
 
 
 def insert_index_rows(conn: Connection, rows: dict[str, list[dict[str, Any]]]) -> None:
-    """Insert index rows, grouped by parameter type (one executemany per table)."""
+    """Insert index rows, grouped by parameter type (COPY on PostgreSQL for many rows)."""
     for kind, values in rows.items():
-        if values:
-            conn.execute(sa.insert(INDEX_TABLES[kind]), values)
+        if not values:
+            continue
+        table = INDEX_TABLES[kind]
+        if len(values) > COPY_THRESHOLD and conn.dialect.name == "postgresql":
+            _copy_rows(conn, table, values)
+        else:
+            conn.execute(sa.insert(table), values)
+
+
+COPY_THRESHOLD = 20
+"""From how many rows a PostgreSQL insert uses COPY instead of a pipelined executemany."""
+
+
+def _copy_rows(conn: Connection, table: sa.Table, values: list[dict[str, Any]]) -> None:
+    """Bulk-insert with PostgreSQL's COPY, inside the connection's current transaction."""
+    columns = list(values[0])
+    names = ", ".join(columns)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cur, cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in values:
+            copy.write_row([row[c] for c in columns])
 
 
 def delete_match_keys(conn: Connection, rid: int) -> None:
