@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 
 from platform_core.config import Settings, load_settings
-from platform_core.db.engine import create_engine
+from platform_core.db.engine import create_engine, create_read_engine
 from platform_core.fhir.engine import FhirEngine
 from platform_core.fhir.repository import Repository
 from platform_core.fhir.validation import validate_resource
@@ -33,11 +33,18 @@ class Core:
     repository: Repository
     fhir: FhirEngine
 
+    def dispose(self) -> None:
+        """Close every pooled database connection (tests, forked workers)."""
+        self.db.dispose()
+        self.repository.read_engine.dispose()
+
 
 def build_core(settings: Settings) -> Core:
     """The core services without a web app (CLI commands, jobs)."""
     db = create_engine(settings)
-    repository = Repository(db, settings, validator=validate_resource)
+    repository = Repository(
+        db, settings, validator=validate_resource, read_engine=create_read_engine(settings, db)
+    )
     return Core(settings, db, repository, FhirEngine(repository))
 
 

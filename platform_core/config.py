@@ -32,9 +32,9 @@ class Settings:
     """Page size of searches and history when the client gives no ``_count``."""
     max_page_size: int = 1000
     """``_count`` is clamped to this."""
-    db_pool_size: int = 10
+    db_pool_size: int = 5
     """Connections kept per process (PostgreSQL)."""
-    db_max_overflow: int = 10
+    db_max_overflow: int = 5
     """Extra connections a process may open under load (PostgreSQL)."""
     db_statement_timeout_ms: int = 30_000
     """Longest a single SQL statement may run (PostgreSQL)."""

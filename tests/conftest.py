@@ -39,7 +39,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     application = create_app({"database_url": url, "base_url": BASE, "max_body_bytes": 2_000_000})
     upgrade(application.extensions["fireside"].db)
     yield application
-    application.extensions["fireside"].db.dispose()
+    application.extensions["fireside"].dispose()
 
 
 @pytest.fixture(autouse=True)

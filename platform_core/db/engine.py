@@ -5,7 +5,7 @@ start with ``BEGIN IMMEDIATE`` so that two writers queue instead of failing on l
 PostgreSQL uses psycopg 3. The pool does not ping before each checkout (that would add a
 round trip to every request); instead a connection that fails with a disconnect invalidates
 the whole pool, so connections lost while the database was away are replaced on next use.
-Read-only work uses :func:`autocommit_engine`, which skips BEGIN/ROLLBACK round trips.
+Reads use :func:`create_read_engine`, whose connections skip BEGIN/ROLLBACK round trips.
 """
 
 from __future__ import annotations
@@ -75,9 +75,24 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def autocommit_engine(engine: Engine) -> Engine:
-    """The engine for single-statement reads: on PostgreSQL an autocommit view sharing the same
-    pool (no BEGIN and ROLLBACK per request); SQLite keeps its own transaction handling."""
-    if engine.dialect.name == "postgresql":
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return engine
+def create_read_engine(settings: Settings, engine: Engine) -> Engine:
+    """The engine for reads outside write transactions.
+
+    On PostgreSQL a second pool whose connections stay in autocommit mode: a read is then one
+    round trip (no BEGIN, no ROLLBACK when the connection returns to the pool, no isolation
+    switch per checkout). SQLite reads share the main engine.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    return sa.create_engine(
+        engine.url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_recycle=1800,
+        pool_reset_on_return=None,
+        isolation_level="AUTOCOMMIT",
+        connect_args={
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            "connect_timeout": 5,
+        },
+    )

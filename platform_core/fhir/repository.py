@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from platform_core.config import Settings
-from platform_core.db.engine import WRITE_OPTION, autocommit_engine
+from platform_core.db.engine import WRITE_OPTION
 from platform_core.db.schema import match_key_table
 from platform_core.fhir import error_codes, jsonio
 from platform_core.fhir.access import AccessPolicy, AllowAll
@@ -93,9 +93,10 @@ class Repository:
         *,
         validator: Validator,
         policy: AccessPolicy | None = None,
+        read_engine: Engine | None = None,
     ) -> None:
         self.engine = engine
-        self._read_engine = autocommit_engine(engine)
+        self.read_engine = read_engine or engine
         self.settings = settings
         self.base_url = settings.fhir_base_url
         self.policy: AccessPolicy = policy or AllowAll()
@@ -115,7 +116,7 @@ class Repository:
         if conn is not None:
             yield conn
             return
-        with self._read_engine.connect() as own:
+        with self.read_engine.connect() as own:
             yield own
 
     # --- validation --------------------------------------------------------------------

@@ -47,4 +47,4 @@ def test_database_outage_answers_503_then_recovers(app):
         assert proxied.test_client().get("/readyz").status_code == 200
     finally:
         proxy.cut()
-        proxied.extensions["fireside"].db.dispose()
+        proxied.extensions["fireside"].dispose()

@@ -45,10 +45,21 @@ def _version(row: Any) -> StoredResource:
     return StoredResource(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
 
 
+_PG_READ_CURRENT = (
+    "SELECT rid, resource_type, id, version_id, last_updated, deleted, content "
+    "FROM fhir_resource WHERE resource_type = %(t)s AND id = %(i)s"
+)
+
+
 def read_current(
     conn: Connection, resource_type: str, resource_id: str, *, for_update: bool = False
 ) -> StoredResource | None:
     """The current row of a resource (deleted or not), or None if it never existed."""
+    if not for_update and conn.dialect.name == "postgresql":
+        # The hottest query of the server: plain driver SQL skips statement compilation and
+        # result processing (psycopg already returns aware datetimes and text).
+        row = conn.exec_driver_sql(_PG_READ_CURRENT, {"t": resource_type, "i": resource_id}).first()
+        return _current(row) if row else None
     stmt = _READ_CURRENT
     if for_update and conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
