@@ -1,69 +1,166 @@
 """Index extraction: resource -> rows for the search-index tables, on every write.
 
-Each search parameter's FHIRPath expression is compiled once into a list of plain element
-paths (``Patient.identifier``, ``(Observation.value as CodeableConcept)``), which a small
-walker follows through the resource dict: much faster than evaluating FHIRPath per write.
-Expressions outside that shape (``where()``, functions) compile to None and are not indexed
-yet; the definition stays the source of truth.
+Each search parameter's FHIRPath expression is compiled once into a small program over the
+resource dict: element steps (``identifier``), type casts (``value.ofType(Quantity)``,
+``value as Quantity``), equality filters (``telecom.where(system='phone')``) and reference-type
+filters (``subject.where(resolve() is Patient)``, the spec's only use of ``resolve()``). That
+covers nearly every R4 search parameter and is far faster than evaluating FHIRPath per write.
+An expression outside that shape compiles to None and its parameter is not indexed (and so
+not advertised); the definition stays the source of truth.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from platform_core.fhir import definitions
 from platform_core.fhir.search.model import SearchParameterDef
+from platform_core.fhir.search.values import CONVERTERS
 
-_PART_RE = re.compile(
-    r"^\(?(?P<path>[A-Z][A-Za-z]+(?:\.[a-z][A-Za-z0-9]*)+)"
-    r"(?:\s+as\s+(?P<cast>[A-Za-z]+))?\)?"
-    r"(?:\.where\(resolve\(\) is [A-Za-z]+\))?$"
-)
-_CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
+_NAME = re.compile(r"^[a-z][A-Za-z0-9]*$")
+_OF_TYPE = re.compile(r"^(?:ofType|as)\(([A-Za-z]+)\)$")
+_WHERE_EQ = re.compile(r"^where\(([a-z][A-Za-z0-9]*)\s*=\s*'([^']*)'\)$")
+_WHERE_RESOLVE = re.compile(r"^where\(resolve\(\)\s+is\s+([A-Z][A-Za-z]+)\)$")
+_AS_SUFFIX = re.compile(r"^(?P<path>.+?)\s+as\s+(?P<cast>[A-Za-z]+)$")
 
-CompiledPath = tuple[tuple[str, ...], str | None, bool]
-"""(element names after the type, ``as`` cast of the last step, whether the last step may be a
-choice element written as name + type suffix)."""
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a compiled path."""
+
+    kind: str
+    """``name`` (child element), ``eq`` (keep nodes whose ``arg`` equals ``value``) or
+    ``restype`` (keep references to resource type ``arg``)."""
+    arg: str
+    value: str | None = None
+    cast: str | None = None
+    """For ``name`` steps: the type suffix of a choice element (``value`` + ``Quantity``)."""
+    choice: bool = False
+    """For ``name`` steps without a cast: the element may be a choice written with a suffix."""
+
+
+CompiledPath = tuple[Step, ...]
+
+
+def _split_steps(text: str) -> list[str] | None:
+    """Split on dots outside parentheses."""
+    parts, depth, current = [], 0, []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                return None
+        if ch == "." and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts if depth == 0 else None
+
+
+def _strip_parens(text: str) -> str:
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")") and _split_steps(text[1:-1]) is not None:
+        text = text[1:-1].strip()
+    return text
+
+
+def compile_part(part: str, resource_type: str) -> CompiledPath | None:
+    """Compile one ``|``-separated part of an expression; None if out of our subset."""
+    text = _strip_parens(part)
+    trailing_cast = None
+    match = _AS_SUFFIX.match(text)
+    if match:
+        text, trailing_cast = _strip_parens(match["path"]), match["cast"]
+    tokens = _split_steps(text)
+    if not tokens or len(tokens) < 2:
+        return None
+    steps: list[Step] = []
+    names: list[str] = []
+    for token in tokens[1:]:
+        token = token.strip()
+        if _NAME.match(token):
+            steps.append(Step("name", token))
+            names.append(token)
+        elif m := _OF_TYPE.match(token):
+            if not steps or steps[-1].kind != "name":
+                return None
+            steps[-1] = Step("name", steps[-1].arg, cast=m.group(1))
+        elif m := _WHERE_EQ.match(token):
+            steps.append(Step("eq", m.group(1), m.group(2)))
+        elif m := _WHERE_RESOLVE.match(token):
+            steps.append(Step("restype", m.group(1)))
+        else:
+            return None
+    if trailing_cast:
+        if not steps or steps[-1].kind != "name":
+            return None
+        steps[-1] = Step("name", steps[-1].arg, cast=trailing_cast)
+    if steps and steps[-1].kind == "name" and steps[-1].cast is None:
+        head = tokens[0].strip()
+        if _may_be_choice(head, tuple(names)):
+            steps[-1] = Step("name", steps[-1].arg, choice=True)
+    return tuple(steps)
 
 
 def compile_expression(expression: str, resource_type: str) -> list[CompiledPath] | None:
     """Compile the parts of ``expression`` that apply to ``resource_type``.
 
-    Returns None when some applicable part is not a plain path, so that no parameter is
+    Returns None when some applicable part is outside the subset, so that no parameter is
     indexed only partly.
     """
     paths: list[CompiledPath] = []
-    for raw in expression.split("|"):
-        part = raw.strip()
-        head = part.lstrip("(").split(".", 1)[0]
+    for raw in _split_union(expression):
+        head = _strip_parens(raw).split(".", 1)[0].strip()
         if head not in (resource_type, "Resource", "DomainResource"):
             continue
-        match = _PART_RE.match(part)
-        if not match:
+        compiled = compile_part(raw, resource_type)
+        if compiled is None:
             return None
-        steps = tuple(match["path"].split(".")[1:])
-        paths.append((steps, match["cast"], _may_be_choice(head, steps)))
+        paths.append(compiled)
     return paths or None
+
+
+def _split_union(expression: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for ch in expression:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "|" and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return [p for p in parts if p.strip()]
 
 
 def walk(resource: dict[str, Any], compiled: list[CompiledPath]) -> Iterator[Any]:
     """Yield every value the compiled paths reach."""
-    for steps, cast, choice in compiled:
+    for steps in compiled:
         nodes: list[Any] = [resource]
-        for i, step in enumerate(steps):
-            last = i == len(steps) - 1
+        for step in steps:
+            if step.kind == "eq":
+                nodes = [n for n in nodes if isinstance(n, dict) and n.get(step.arg) == step.value]
+                continue
+            if step.kind == "restype":
+                prefix = step.arg + "/"
+                nodes = [n for n in nodes if _references_type(n, prefix)]
+                continue
             nxt: list[Any] = []
+            key = step.arg + step.cast[0].upper() + step.cast[1:] if step.cast else step.arg
             for node in nodes:
                 if not isinstance(node, dict):
                     continue
-                if last and cast:
-                    value = node.get(step + cast[0].upper() + cast[1:])
-                else:
-                    value = node.get(step)
-                    if value is None and last and choice:
-                        value = _choice_value(node, step)
+                value = node.get(key)
+                if value is None and step.choice:
+                    value = _choice_value(node, step.arg)
                 if value is None:
                     continue
                 if isinstance(value, list):
@@ -72,6 +169,11 @@ def walk(resource: dict[str, Any], compiled: list[CompiledPath]) -> Iterator[Any
                     nxt.append(value)
             nodes = nxt
         yield from nodes
+
+
+def _references_type(node: Any, prefix: str) -> bool:
+    ref = node.get("reference") if isinstance(node, dict) else None
+    return isinstance(ref, str) and (ref.startswith(prefix) or f"/{prefix}" in ref)
 
 
 def _may_be_choice(type_name: str, steps: tuple[str, ...]) -> bool:
@@ -93,44 +195,6 @@ def _choice_value(node: dict[str, Any], step: str) -> Any:
     return None
 
 
-def token_values(value: Any) -> Iterator[tuple[str | None, str | None, str | None]]:
-    """(system, code, display text) triples a token parameter indexes for one value."""
-    if isinstance(value, bool):
-        yield None, "true" if value else "false", None
-    elif isinstance(value, str):
-        yield None, value, None
-    elif isinstance(value, dict):
-        if "coding" in value or ("text" in value and "value" not in value):
-            for coding in value.get("coding", []):
-                if isinstance(coding, dict) and (coding.get("code") or coding.get("system")):
-                    yield coding.get("system"), coding.get("code"), coding.get("display")
-            if "coding" not in value and "text" in value:
-                yield None, None, value["text"]
-        elif "code" in value:
-            yield value.get("system"), value.get("code"), value.get("display")
-        elif "value" in value:
-            system = value.get("system")
-            if isinstance(system, str) and system in _CONTACT_SYSTEMS:
-                yield None, value["value"], None
-            else:
-                yield system, value["value"], None
-
-
-def reference_values(value: Any, base_url: str) -> Iterator[tuple[str | None, str | None, str]]:
-    """(target type, target id, url) for one Reference (or canonical/uri) value."""
-    ref = value.get("reference") if isinstance(value, dict) else value
-    if not isinstance(ref, str) or ref.startswith("#"):
-        return
-    url = ref
-    if ref.startswith(base_url + "/"):
-        ref = ref[len(base_url) + 1 :]
-    parts = ref.split("/")
-    if len(parts) >= 2 and "://" not in ref and parts[0][:1].isupper():
-        yield parts[0], parts[1], url
-    else:
-        yield None, None, url
-
-
 def index_rows(
     resource_type: str,
     rid: int,
@@ -138,45 +202,19 @@ def index_rows(
     params: tuple[tuple[SearchParameterDef, Any], ...],
     base_url: str,
 ) -> dict[str, list[dict[str, Any]]]:
-    """All index rows of one resource, grouped by index table."""
-    rows: dict[str, list[dict[str, Any]]] = {"token": [], "reference": []}
+    """All index rows of one resource, grouped by index table (duplicates removed)."""
+    rows: dict[str, list[dict[str, Any]]] = {}
     for param, compiled in params:
+        convert = CONVERTERS[param.type]
+        table = rows.setdefault(param.type, [])
         seen: set[tuple[Any, ...]] = set()
         for value in walk(resource, compiled):
-            if param.type == "token":
-                for system, code, text in token_values(value):
-                    key = (system, code, text)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    rows["token"].append(
-                        {
-                            "rid": rid,
-                            "resource_type": resource_type,
-                            "param": param.code,
-                            "system": _clip(system),
-                            "code": _clip(code),
-                            "text": _clip(text),
-                        }
-                    )
-            elif param.type == "reference":
-                for target_type, target_id, url in reference_values(value, base_url):
-                    key = (target_type, target_id, url)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    rows["reference"].append(
-                        {
-                            "rid": rid,
-                            "resource_type": resource_type,
-                            "param": param.code,
-                            "target_type": target_type,
-                            "target_id": target_id,
-                            "url": url[:1024],
-                        }
-                    )
+            for row in convert(value, base_url):
+                key = tuple(row.values())
+                if key in seen:
+                    continue
+                seen.add(key)
+                table.append(
+                    {"rid": rid, "resource_type": resource_type, "param": param.code, **row}
+                )
     return rows
-
-
-def _clip(text: str | None, size: int = 512) -> str | None:
-    return text[:size] if isinstance(text, str) else None

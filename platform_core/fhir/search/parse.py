@@ -8,18 +8,14 @@ unless the client sent ``Prefer: handling=lenient``; then it is ignored and left
 from __future__ import annotations
 
 from platform_core.config import Settings
-from platform_core.fhir import error_codes
+from platform_core.fhir import definitions, error_codes
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.search import registry
-from platform_core.fhir.search.model import Criterion, SearchRequest
+from platform_core.fhir.search.clauses import MODIFIERS
+from platform_core.fhir.search.model import Criterion, SearchParameterDef, SearchRequest
 
 RESULT_PARAMS = frozenset({"_count", "_total", "_summary", "_elements", "_cursor", "_sort"})
 IGNORED_PARAMS = frozenset({"_format", "_pretty"})
-SUPPORTED_MODIFIERS: dict[str, frozenset[str | None]] = {
-    "token": frozenset({None}),
-    "date": frozenset({None}),
-    "reference": frozenset({None}),
-}
 
 
 def split_values(raw: str) -> list[str]:
@@ -65,8 +61,8 @@ def parse_search(
                 error_codes.UNKNOWN_SEARCH_PARAMETER,
                 f"Unknown search parameter {name!r} for {resource_type}",
             )
-        elif not registry.is_searchable(resource_type, param) or (
-            (modifier or None) not in SUPPORTED_MODIFIERS.get(param.type, frozenset())
+        elif not registry.is_searchable(resource_type, param) or not _modifier_ok(
+            param, modifier or None
         ):
             what = f"modifier :{modifier} of " if modifier else ""
             problem = (
@@ -142,3 +138,15 @@ def _result_param(
         raise FhirError.of(
             400, error_codes.UNSUPPORTED_SEARCH_FEATURE, "_sort is not supported yet", "_sort"
         )
+
+
+def _modifier_ok(param: SearchParameterDef, modifier: str | None) -> bool:
+    if param.code == "_id":
+        return modifier in {None, "not"}
+    if param.code == "_lastUpdated":
+        return modifier is None
+    if param.type == "reference" and modifier and modifier[:1].isupper():
+        return definitions.is_resource_type(modifier) and (
+            not param.targets or modifier in param.targets
+        )
+    return modifier in MODIFIERS.get(param.type, frozenset())

@@ -13,7 +13,7 @@ from platform_core.fhir import definitions
 from platform_core.fhir.search.extract import compile_expression
 from platform_core.fhir.search.model import SearchParameterDef
 
-INDEXED_TYPES = frozenset({"token", "reference"})
+INDEXED_TYPES = frozenset({"token", "reference", "string", "date", "number", "quantity", "uri"})
 """Parameter types the index is written for (the search issue extends this)."""
 
 SPECIAL = {

@@ -11,88 +11,33 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from platform_core.db.schema import reference_index, resource_table, token_index
-from platform_core.fhir import error_codes
-from platform_core.fhir.errors import FhirError
+from platform_core.db.schema import resource_table
 from platform_core.fhir.instants import date_range
+from platform_core.fhir.search.clauses import (
+    CLAUSES,
+    bad_value,
+    missing_clause,
+    range_condition,
+    split_prefix,
+    unescape,
+)
 from platform_core.fhir.search.model import Criterion, SearchRequest
 from platform_core.fhir.storage.records import StoredResource
 
 R = resource_table.c
-_DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
-
-
-def _token_clause(criterion: Criterion, resource_type: str) -> Any:
-    t = token_index.c
-    ors = []
-    for value in criterion.values:
-        if "|" in value:
-            system, _, code = value.partition("|")
-            if system and code:
-                ors.append(sa.and_(t.system == system, t.code == code))
-            elif system:
-                ors.append(t.system == system)
-            else:
-                ors.append(sa.and_(t.system.is_(None), t.code == code))
-        else:
-            ors.append(t.code == _unescape(value))
-    sub = sa.select(t.rid).where(
-        t.resource_type == resource_type, t.param == criterion.param.code, sa.or_(*ors)
-    )
-    return R.rid.in_(sub)
-
-
-def _reference_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
-    t = reference_index.c
-    ors = []
-    for value in criterion.values:
-        ref = value[len(base_url) + 1 :] if value.startswith(base_url + "/") else value
-        parts = ref.split("/")
-        if "://" in ref:
-            ors.append(t.url == value)
-        elif len(parts) >= 2:
-            ors.append(sa.and_(t.target_type == parts[0], t.target_id == parts[1]))
-        else:
-            ors.append(t.target_id == ref)
-    sub = sa.select(t.rid).where(
-        t.resource_type == resource_type, t.param == criterion.param.code, sa.or_(*ors)
-    )
-    return R.rid.in_(sub)
 
 
 def _last_updated_clause(criterion: Criterion) -> Any:
     ors = []
     for value in criterion.values:
-        prefix = value[:2] if value[:2] in _DATE_PREFIXES else "eq"
-        text = value[2:] if value[:2] in _DATE_PREFIXES else value
+        prefix, text = split_prefix(value)
         rng = date_range(text)
         if rng is None:
-            raise FhirError.of(
-                400,
-                error_codes.INVALID_SEARCH_VALUE,
-                f"{criterion.raw_name}: {value!r} is not a valid date",
-                criterion.raw_name,
-            )
-        low, high = rng
+            raise bad_value(criterion, value, "not a valid date, dateTime or instant")
         col = R.last_updated
-        ors.append(
-            {
-                "eq": sa.and_(col >= low, col < high),
-                "ap": sa.and_(col >= low, col < high),
-                "ne": sa.or_(col < low, col >= high),
-                "gt": col >= high,
-                "sa": col >= high,
-                "ge": col >= low,
-                "lt": col < low,
-                "eb": col < low,
-                "le": col < high,
-            }[prefix]
-        )
+        # lastUpdated is an instant: a range of zero width at its value.
+        ors.append(range_condition(prefix, col, col, *rng))
     return sa.or_(*ors)
-
-
-def _unescape(value: str) -> str:
-    return value.replace("\\|", "|").replace("\\$", "$")
 
 
 def build_where(request: SearchRequest, base_url: str) -> list[Any]:
@@ -101,13 +46,15 @@ def build_where(request: SearchRequest, base_url: str) -> list[Any]:
     for criterion in request.criteria:
         code = criterion.param.code
         if code == "_id":
-            conds.append(R.id.in_([_unescape(v) for v in criterion.values]))
+            ids = R.id.in_([unescape(v) for v in criterion.values])
+            conds.append(sa.not_(ids) if criterion.modifier == "not" else ids)
         elif code == "_lastUpdated":
             conds.append(_last_updated_clause(criterion))
-        elif criterion.param.type == "token":
-            conds.append(_token_clause(criterion, request.resource_type))
-        elif criterion.param.type == "reference":
-            conds.append(_reference_clause(criterion, request.resource_type, base_url))
+        elif criterion.modifier == "missing":
+            conds.append(missing_clause(criterion, request.resource_type))
+        else:
+            clause = CLAUSES[criterion.param.type]
+            conds.append(clause(criterion, request.resource_type, base_url))
     return conds
 
 

@@ -1,0 +1,292 @@
+"""WHERE clauses per search-parameter type: prefixes, modifiers, OR lists.
+
+Every clause narrows ``fhir_resource`` by a subquery on one index table
+(``rid IN (SELECT rid FROM fhir_ix_<type> WHERE resource_type = ? AND param = ? AND ...)``),
+so the planner can drive the query from the index table's composite index.
+
+Range semantics follow R4 search (search.html#prefix): the parameter value is the range its
+precision implies, ``[pl, ph)``; the resource value is its stored ``[rl, rh)`` (NULL = open).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+
+from platform_core.db.schema import INDEX_TABLES, resource_table
+from platform_core.fhir import error_codes
+from platform_core.fhir.errors import FhirError
+from platform_core.fhir.instants import date_range
+from platform_core.fhir.search.model import Criterion
+from platform_core.fhir.search.values import normalize
+
+R = resource_table.c
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+
+MODIFIERS: dict[str, frozenset[str | None]] = {
+    "token": frozenset({None, "missing", "not", "text", "of-type"}),
+    "string": frozenset({None, "missing", "exact", "contains"}),
+    "date": frozenset({None, "missing"}),
+    "number": frozenset({None, "missing"}),
+    "quantity": frozenset({None, "missing"}),
+    "reference": frozenset({None, "missing"}),
+    "uri": frozenset({None, "missing", "above", "below"}),
+}
+"""Modifiers answered per type (``reference`` also takes ``:[type]``)."""
+
+
+def bad_value(criterion: Criterion, value: str, why: str) -> FhirError:
+    """A 400 naming the parameter and the value."""
+    return FhirError.of(
+        400,
+        error_codes.INVALID_SEARCH_VALUE,
+        f"{criterion.raw_name}={value!r}: {why}",
+        criterion.raw_name,
+    )
+
+
+def unescape(value: str) -> str:
+    """Undo ``\\|`` and ``\\$`` escapes (``\\,`` was undone when splitting)."""
+    return value.replace("\\|", "|").replace("\\$", "$").replace("\\\\", "\\")
+
+
+def split_pipe(value: str) -> tuple[str | None, str]:
+    """``system|code`` split on the first unescaped ``|``; (None, value) without one."""
+    i = 0
+    while i < len(value):
+        if value[i] == "\\":
+            i += 2
+            continue
+        if value[i] == "|":
+            return unescape(value[:i]), unescape(value[i + 1 :])
+        i += 1
+    return None, unescape(value)
+
+
+def split_prefix(value: str) -> tuple[str, str]:
+    """``ge2020`` -> (``ge``, ``2020``); no prefix means ``eq``."""
+    if len(value) > 2 and value[:2] in PREFIXES and not value[2].isalpha():
+        return value[:2], value[2:]
+    return "eq", value
+
+
+def _subquery(criterion: Criterion, resource_type: str, cond: Any) -> Any:
+    table = INDEX_TABLES[criterion.param.type]
+    return sa.select(table.c.rid).where(
+        table.c.resource_type == resource_type, table.c.param == criterion.param.code, cond
+    )
+
+
+def missing_clause(criterion: Criterion, resource_type: str) -> Any:
+    """``:missing=true`` (no value indexed) or ``:missing=false``."""
+    (value,) = criterion.values[:1] or ("",)
+    if value not in {"true", "false"} or len(criterion.values) != 1:
+        raise bad_value(criterion, ",".join(criterion.values), ":missing takes true or false")
+    has = R.rid.in_(_subquery(criterion, resource_type, sa.true()))
+    return sa.not_(has) if value == "true" else has
+
+
+def token_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+    """Tokens: ``code``, ``system|code``, ``|code``, ``system|``; ``:not``, ``:text``,
+    ``:of-type`` (``type-system|type-code|value`` on identifiers)."""
+    c = INDEX_TABLES["token"].c
+    ors = []
+    for value in criterion.values:
+        if criterion.modifier == "text":
+            ors.append(sa.func.lower(c.text).like(_like_prefix(value.lower())))
+            continue
+        if criterion.modifier == "of-type":
+            parts = value.split("|")
+            if len(parts) != 3 or not parts[2]:
+                raise bad_value(criterion, value, ":of-type takes system|code|value")
+            ors.append(c.code == unescape(parts[2]))
+            continue
+        system, code = split_pipe(value)
+        if system is None:
+            ors.append(c.code == code)
+        elif system == "":
+            ors.append(sa.and_(c.system.is_(None), c.code == code))
+        elif code == "":
+            ors.append(c.system == system)
+        else:
+            ors.append(sa.and_(c.system == system, c.code == code))
+    match = R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+    return sa.not_(match) if criterion.modifier == "not" else match
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _like_contains(text: str) -> str:
+    return "%" + _like_prefix(text)
+
+
+def string_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+    """Strings: starts-with on the folded form by default; ``:exact``; ``:contains``."""
+    c = INDEX_TABLES["string"].c
+    ors = []
+    for raw in criterion.values:
+        value = unescape(raw)
+        if criterion.modifier == "exact":
+            ors.append(c.value_exact == value)
+        elif criterion.modifier == "contains":
+            ors.append(c.value_norm.like(_like_contains(normalize(value)), escape="\\"))
+        else:
+            ors.append(c.value_norm.like(_like_prefix(normalize(value)), escape="\\"))
+    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+
+
+def range_condition(prefix: str, low_col: Any, high_col: Any, pl: Any, ph: Any) -> Any:
+    """Prefix semantics between the stored range [low_col, high_col) (NULL = open) and the
+    parameter range [pl, ph)."""
+    rl_ge_pl = sa.and_(low_col.is_not(None), low_col >= pl)
+    rh_le_ph = sa.and_(high_col.is_not(None), high_col <= ph)
+    contained = sa.and_(rl_ge_pl, rh_le_ph)
+    above = sa.or_(high_col.is_(None), high_col > ph)
+    below = sa.or_(low_col.is_(None), low_col < pl)
+    conditions = {
+        "eq": contained,
+        "ne": sa.not_(contained),
+        "gt": above,
+        "lt": below,
+        "ge": sa.or_(above, contained),
+        "le": sa.or_(below, contained),
+        "sa": sa.and_(low_col.is_not(None), low_col >= ph),
+        "eb": sa.and_(high_col.is_not(None), high_col <= pl),
+        "ap": sa.and_(
+            sa.or_(low_col.is_(None), low_col < ph), sa.or_(high_col.is_(None), high_col > pl)
+        ),
+    }
+    return conditions[prefix]
+
+
+def date_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+    """Dates with prefixes; the parameter and the stored value are both ranges."""
+    c = INDEX_TABLES["date"].c
+    ors = []
+    for value in criterion.values:
+        prefix, text = split_prefix(value)
+        rng = date_range(text)
+        if rng is None:
+            raise bad_value(criterion, value, "not a valid date, dateTime or instant")
+        ors.append(range_condition(prefix, c.low, c.high, *rng))
+    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+
+
+def _number(criterion: Criterion, value: str, text: str) -> Decimal:
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise bad_value(criterion, value, "not a number") from None
+    if not number.is_finite():
+        raise bad_value(criterion, value, "not a finite number")
+    return number
+
+
+def number_condition(prefix: str, low_col: Any, high_col: Any, number: Decimal) -> Any:
+    """Prefix semantics for numbers: ``eq`` is the interval the written precision implies
+    (``100`` is [99.5, 100.5]); the others compare the stored value (its range's middle)."""
+    value = (low_col + high_col) / 2
+    exponent = number.as_tuple().exponent
+    exp = exponent if isinstance(exponent, int) else 0
+    half = Decimal(5).scaleb(exp - 1)
+    pl, ph = number - half, number + half
+    if prefix == "eq":
+        return sa.and_(value >= pl, value < ph)
+    if prefix == "ne":
+        return sa.or_(value < pl, value >= ph)
+    if prefix == "ap":
+        margin = abs(number) / 10
+        return sa.and_(value >= number - margin, value <= number + margin)
+    comparison: dict[str, Callable[[Any], Any]] = {
+        "gt": lambda v: v > number,
+        "sa": lambda v: v > number,
+        "lt": lambda v: v < number,
+        "eb": lambda v: v < number,
+        "ge": lambda v: v >= number,
+        "le": lambda v: v <= number,
+    }
+    return comparison[prefix](value)
+
+
+def number_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+    """Numbers with prefixes."""
+    c = INDEX_TABLES["number"].c
+    ors = []
+    for value in criterion.values:
+        prefix, text = split_prefix(value)
+        ors.append(number_condition(prefix, c.low, c.high, _number(criterion, value, text)))
+    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+
+
+def quantity_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+    """``[prefix]number|system|code``, ``number||code`` or a bare number."""
+    c = INDEX_TABLES["quantity"].c
+    ors = []
+    for value in criterion.values:
+        parts = value.split("|")
+        if len(parts) not in (1, 3):
+            raise bad_value(criterion, value, "use number, number|system|code or number||code")
+        prefix, text = split_prefix(parts[0])
+        cond = number_condition(prefix, c.low, c.high, _number(criterion, value, text))
+        if len(parts) == 3:
+            system, code = unescape(parts[1]), unescape(parts[2])
+            if system:
+                cond = sa.and_(cond, c.system == system)
+            if code:
+                cond = sa.and_(cond, c.code == code)
+        ors.append(cond)
+    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+
+
+def reference_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+    """``Type/id``, ``id`` (with ``:Type`` or the parameter's single target), or a URL."""
+    c = INDEX_TABLES["reference"].c
+    target = criterion.modifier
+    ors = []
+    for raw in criterion.values:
+        value = unescape(raw)
+        ref = value[len(base_url) + 1 :] if value.startswith(base_url + "/") else value
+        parts = ref.split("/")
+        if "://" in ref or ref.startswith("urn:"):
+            ors.append(c.url == value.split("|", 1)[0])
+        elif len(parts) >= 2:
+            if target and parts[0] != target:
+                raise bad_value(criterion, raw, f"the modifier says {target}, the value {parts[0]}")
+            ors.append(sa.and_(c.target_type == parts[0], c.target_id == parts[1]))
+        elif target:
+            ors.append(sa.and_(c.target_type == target, c.target_id == ref))
+        else:
+            ors.append(c.target_id == ref)
+    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+
+
+def uri_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+    """Exact URIs; ``:below`` (the value is a prefix) and ``:above`` (the stored is one)."""
+    c = INDEX_TABLES["uri"].c
+    ors = []
+    for raw in criterion.values:
+        value = unescape(raw)
+        if criterion.modifier == "below":
+            ors.append(c.uri.like(_like_prefix(value), escape="\\"))
+        elif criterion.modifier == "above":
+            prefixes = [value[:i] for i in range(1, len(value)) if value[i] == "/"]
+            ors.append(c.uri.in_([*prefixes, value]))
+        else:
+            ors.append(c.uri == value)
+    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+
+
+CLAUSES: dict[str, Callable[[Criterion, str, str], Any]] = {
+    "token": token_clause,
+    "string": string_clause,
+    "date": date_clause,
+    "number": number_clause,
+    "quantity": quantity_clause,
+    "reference": reference_clause,
+    "uri": uri_clause,
+}
