@@ -21,7 +21,8 @@ from platform_core.fhir.engine import FhirEngine
 from platform_core.fhir.repository import Repository
 from platform_core.fhir.validation import validate_resource
 from platform_core.logging_setup import configure_logging
-from platform_core.web import fhir_blueprint, health
+from platform_core.web import health
+from platform_core.web.fhir_wsgi import FhirWsgi
 
 
 @dataclass
@@ -54,8 +55,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_logging(settings.log_level)
     app = Flask("fireside")
     app.config["MAX_CONTENT_LENGTH"] = None  # the FHIR blueprint answers 413 itself
-    app.extensions["fireside"] = build_core(settings)
-    app.register_blueprint(fhir_blueprint.bp)
+    core = build_core(settings)
+    app.extensions["fireside"] = core
     app.register_blueprint(health.bp)
+    # /fhir is served at the WSGI level, in front of Flask (see platform_core/web/fhir_wsgi.py).
+    app.wsgi_app = FhirWsgi(app.wsgi_app, core)  # type: ignore[method-assign]
     logging.getLogger(__name__).debug("app created with database %s", settings.database_url)
     return app
