@@ -269,9 +269,8 @@ class Repository:
         now = now_utc()
         body = with_meta(resource, rid_text, 1, now)
         content = jsonio.dumps(body).decode("utf-8")
-        stored = store.insert_new(conn, resource_type, rid_text, now, content, method)
-        self._write_index(conn, stored, body)
-        return stored
+        index = self._index_rows(resource_type, body)
+        return store.insert_new_indexed(conn, resource_type, rid_text, now, content, method, index)
 
     def create_many(
         self,
@@ -436,6 +435,13 @@ class Repository:
         if current.deleted:
             raise FhirError.of(410, error_codes.GONE, f"{resource_type}/{resource_id} was deleted")
         return current
+
+    def _index_rows(
+        self, resource_type: str, body: dict[str, Any]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Index rows of a resource not stored yet (``rid`` is filled in by the store)."""
+        params = registry.indexed_parameters(resource_type)
+        return index_rows(resource_type, 0, body, params, self.base_url)
 
     def _write_index(self, conn: Connection, stored: StoredResource, body: dict[str, Any]) -> None:
         params = registry.indexed_parameters(stored.resource_type)

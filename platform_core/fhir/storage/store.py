@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from platform_core.db.schema import INDEX_TABLES, match_key_table, resource_table, version_table
+from platform_core.fhir import jsonio
 from platform_core.fhir.storage.records import StoredResource
 
 R = resource_table.c
@@ -111,6 +112,67 @@ def insert_new(
     stored = StoredResource(rid, resource_type, resource_id, 1, last_updated, False, content)
     _insert_version(conn, stored, method)
     return stored
+
+
+_RECORD_TYPES = {
+    "token": "resource_type text, param text, system text, code text, text text",
+    "string": "resource_type text, param text, value_norm text, value_exact text",
+    "date": "resource_type text, param text, low timestamptz, high timestamptz",
+    "number": "resource_type text, param text, low numeric, high numeric",
+    "quantity": "resource_type text, param text, system text, code text, low numeric, high numeric",
+    "reference": "resource_type text, param text, target_type text, target_id text, url text",
+    "uri": "resource_type text, param text, uri text",
+}
+"""Column types of each index table, for ``jsonb_to_recordset``."""
+
+
+def insert_new_indexed(
+    conn: Connection,
+    resource_type: str,
+    resource_id: str,
+    last_updated: datetime,
+    content: str,
+    method: str,
+    index: dict[str, list[dict[str, Any]]],
+) -> StoredResource:
+    """Insert a new resource, its first version and its index rows (whose ``rid`` is filled
+    in here). On PostgreSQL this is one statement, so one round trip: data-modifying CTEs
+    insert the resource, the version and every index table's rows together."""
+    if conn.dialect.name != "postgresql":
+        stored = insert_new(conn, resource_type, resource_id, last_updated, content, method)
+        for rows in index.values():
+            for row in rows:
+                row["rid"] = stored.rid
+        insert_index_rows(conn, index)
+        return stored
+    params: dict[str, Any] = {
+        "t": resource_type,
+        "i": resource_id,
+        "ts": last_updated,
+        "c": content,
+        "m": method,
+    }
+    ctes = [
+        "r AS (INSERT INTO fhir_resource (resource_type, id, version_id, last_updated, deleted,"
+        " content) VALUES (%(t)s, %(i)s, 1, %(ts)s, false, %(c)s) RETURNING rid)",
+        "v AS (INSERT INTO fhir_resource_version (rid, version_id, resource_type, id,"
+        " last_updated, method, deleted, content)"
+        " SELECT rid, 1, %(t)s, %(i)s, %(ts)s, %(m)s, false, %(c)s FROM r)",
+    ]
+    for kind, rows in index.items():
+        if not rows:
+            continue
+        table = INDEX_TABLES[kind].name
+        columns = [c.split()[0] for c in _RECORD_TYPES[kind].split(", ")]
+        params[kind] = jsonio.dumps([{c: row[c] for c in columns} for row in rows]).decode()
+        names = ", ".join(columns)
+        ctes.append(
+            f"{kind} AS (INSERT INTO {table} (rid, {names}) SELECT r.rid, {names}"
+            f" FROM r, jsonb_to_recordset(%({kind})s::jsonb) AS x({_RECORD_TYPES[kind]}))"
+        )
+    sql = "WITH " + ", ".join(ctes) + " SELECT rid FROM r"
+    rid = conn.exec_driver_sql(sql, params).scalar_one()
+    return StoredResource(rid, resource_type, resource_id, 1, last_updated, False, content)
 
 
 def insert_new_many(
