@@ -15,7 +15,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -35,6 +35,7 @@ from platform_core.fhir.errors import FhirError, Issue
 from platform_core.fhir.instants import format_instant, now_utc
 from platform_core.fhir.search import registry
 from platform_core.fhir.search.extract import index_rows
+from platform_core.fhir.search.includes import resolve_includes
 from platform_core.fhir.search.model import SearchRequest
 from platform_core.fhir.search.parse import parse_search
 from platform_core.fhir.search.sql import count_matches, run_search
@@ -60,6 +61,7 @@ class SearchPage:
     matches: list[StoredResource]
     next_cursor: int | None
     total: int | None
+    included: list[StoredResource] = field(default_factory=list)
 
 
 class ItemFailed(Exception):
@@ -198,7 +200,13 @@ class Repository:
                 total = count_matches(c, request, self.base_url)
             elif cursor is None and request.cursor is None:
                 total = len(matches)
-        return SearchPage(matches, cursor, total)
+            included = []
+            if request.includes and matches:
+                for include in request.includes:
+                    if include.source_type != "*":
+                        self.policy.check(ctx, "search", include.source_type)
+                included = resolve_includes(c, request.includes, matches)
+        return SearchPage(matches, cursor, total, included)
 
     def find(
         self,

@@ -105,6 +105,14 @@ def search(env: Env, request: FhirRequest, route: Route, conn: Connection | None
                 "search": {"mode": "match"},
             }
         )
+    for stored in page.included:
+        entries.append(
+            {
+                "fullUrl": f"{env.base_url}/{stored.reference}",
+                "resource": jsonio.orjson.Fragment(stored.content),
+                "search": {"mode": "include"},
+            }
+        )
     if entries:
         bundle["entry"] = entries
     return FhirResponse(200, resource=bundle)

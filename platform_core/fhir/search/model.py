@@ -27,6 +27,19 @@ class Criterion:
     raw_name: str
 
 
+@dataclass(frozen=True, slots=True)
+class Include:
+    """``_include=Source:param[:Target]`` (forward) or ``_revinclude=Source:param[:Target]``
+    (reverse); ``param`` is ``*`` for every reference parameter; ``iterate`` repeats it on
+    what was included."""
+
+    reverse: bool
+    source_type: str
+    param: str
+    target_type: str | None
+    iterate: bool
+
+
 @dataclass
 class SearchRequest:
     """A parsed search on one resource type."""
@@ -38,5 +51,7 @@ class SearchRequest:
     total: str | None = None
     summary: str | None = None
     elements: list[str] | None = None
+    includes: list[Include] = field(default_factory=list)
+    """``_include`` and ``_revinclude`` requests, in order."""
     self_params: list[tuple[str, str]] = field(default_factory=list)
     """The parameters the search actually used, for the ``self`` link."""

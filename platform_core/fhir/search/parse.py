@@ -12,9 +12,11 @@ from platform_core.fhir import definitions, error_codes
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.search import registry
 from platform_core.fhir.search.clauses import MODIFIERS
-from platform_core.fhir.search.model import Criterion, SearchParameterDef, SearchRequest
+from platform_core.fhir.search.model import Criterion, Include, SearchParameterDef, SearchRequest
 
-RESULT_PARAMS = frozenset({"_count", "_total", "_summary", "_elements", "_cursor", "_sort"})
+RESULT_PARAMS = frozenset(
+    {"_count", "_total", "_summary", "_elements", "_cursor", "_sort", "_include", "_revinclude"}
+)
 IGNORED_PARAMS = frozenset({"_format", "_pretty"})
 
 
@@ -49,6 +51,10 @@ def parse_search(
     known = registry.parameters_for(resource_type)
     for name, raw in params:
         if name in IGNORED_PARAMS:
+            continue
+        base_name = name.split(":", 1)[0]
+        if base_name in {"_include", "_revinclude"}:
+            _include_param(request, name, raw, lenient)
             continue
         if name in RESULT_PARAMS:
             _result_param(request, name, raw, settings, lenient)
@@ -150,3 +156,35 @@ def _modifier_ok(param: SearchParameterDef, modifier: str | None) -> bool:
             not param.targets or modifier in param.targets
         )
     return modifier in MODIFIERS.get(param.type, frozenset())
+
+
+def _include_param(request: SearchRequest, name: str, raw: str, lenient: bool) -> None:
+    """``_include[:iterate]=Source:param[:Target]`` or ``*``; same for ``_revinclude``."""
+    base_name, _, modifier = name.partition(":")
+    problem = None
+    if modifier not in {"", "iterate", "recurse"}:
+        problem = f"{name}: the only modifier is :iterate"
+    parts = raw.split(":")
+    include = None
+    if problem is None:
+        if raw == "*":
+            include = Include(base_name == "_revinclude", "*", "*", None, bool(modifier))
+        elif len(parts) in (2, 3) and definitions.is_resource_type(parts[0]):
+            source, code = parts[0], parts[1]
+            target = parts[2] if len(parts) == 3 else None
+            param = registry.parameters_for(source).get(code)
+            if code != "*" and (param is None or param.type != "reference"):
+                problem = f"{name}={raw}: {source} has no reference parameter {code!r}"
+            elif target is not None and not definitions.is_resource_type(target):
+                problem = f"{name}={raw}: {target!r} is not a resource type"
+            else:
+                include = Include(base_name == "_revinclude", source, code, target, bool(modifier))
+        else:
+            problem = f"{name}={raw}: use SourceType:parameter[:TargetType]"
+    if problem:
+        if lenient:
+            return
+        raise FhirError.of(400, error_codes.INVALID_SEARCH_VALUE, problem, name)
+    assert include is not None
+    request.includes.append(include)
+    request.self_params.append((name, raw))
