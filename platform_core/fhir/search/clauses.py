@@ -73,26 +73,9 @@ def split_prefix(value: str) -> tuple[str, str]:
     return "eq", value
 
 
-def _subquery(criterion: Criterion, resource_type: str, cond: Any) -> Any:
-    table = INDEX_TABLES[criterion.param.type]
-    return sa.select(table.c.rid).where(
-        table.c.resource_type == resource_type, table.c.param == criterion.param.code, cond
-    )
-
-
-def missing_clause(criterion: Criterion, resource_type: str) -> Any:
-    """``:missing=true`` (no value indexed) or ``:missing=false``."""
-    (value,) = criterion.values[:1] or ("",)
-    if value not in {"true", "false"} or len(criterion.values) != 1:
-        raise bad_value(criterion, ",".join(criterion.values), ":missing takes true or false")
-    has = R.rid.in_(_subquery(criterion, resource_type, sa.true()))
-    return sa.not_(has) if value == "true" else has
-
-
-def token_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+def token_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
     """Tokens: ``code``, ``system|code``, ``|code``, ``system|``; ``:not``, ``:text``,
     ``:of-type`` (``type-system|type-code|value`` on identifiers)."""
-    c = INDEX_TABLES["token"].c
     ors = []
     for value in criterion.values:
         if criterion.modifier == "text":
@@ -113,8 +96,7 @@ def token_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any
             ors.append(c.system == system)
         else:
             ors.append(sa.and_(c.system == system, c.code == code))
-    match = R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
-    return sa.not_(match) if criterion.modifier == "not" else match
+    return sa.or_(*ors)
 
 
 def _like_prefix(text: str) -> str:
@@ -125,9 +107,8 @@ def _like_contains(text: str) -> str:
     return "%" + _like_prefix(text)
 
 
-def string_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+def string_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
     """Strings: starts-with on the folded form by default; ``:exact``; ``:contains``."""
-    c = INDEX_TABLES["string"].c
     ors = []
     for raw in criterion.values:
         value = unescape(raw)
@@ -137,7 +118,7 @@ def string_clause(criterion: Criterion, resource_type: str, base_url: str) -> An
             ors.append(c.value_norm.like(_like_contains(normalize(value)), escape="\\"))
         else:
             ors.append(c.value_norm.like(_like_prefix(normalize(value)), escape="\\"))
-    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+    return sa.or_(*ors)
 
 
 def range_condition(prefix: str, low_col: Any, high_col: Any, pl: Any, ph: Any) -> Any:
@@ -164,9 +145,8 @@ def range_condition(prefix: str, low_col: Any, high_col: Any, pl: Any, ph: Any) 
     return conditions[prefix]
 
 
-def date_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+def date_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
     """Dates with prefixes; the parameter and the stored value are both ranges."""
-    c = INDEX_TABLES["date"].c
     ors = []
     for value in criterion.values:
         prefix, text = split_prefix(value)
@@ -174,7 +154,7 @@ def date_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
         if rng is None:
             raise bad_value(criterion, value, "not a valid date, dateTime or instant")
         ors.append(range_condition(prefix, c.low, c.high, *rng))
-    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+    return sa.or_(*ors)
 
 
 def _number(criterion: Criterion, value: str, text: str) -> Decimal:
@@ -213,19 +193,17 @@ def number_condition(prefix: str, low_col: Any, high_col: Any, number: Decimal) 
     return comparison[prefix](value)
 
 
-def number_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+def number_condition_clause(criterion: Criterion, c: Any, base_url: str) -> Any:
     """Numbers with prefixes."""
-    c = INDEX_TABLES["number"].c
     ors = []
     for value in criterion.values:
         prefix, text = split_prefix(value)
         ors.append(number_condition(prefix, c.low, c.high, _number(criterion, value, text)))
-    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+    return sa.or_(*ors)
 
 
-def quantity_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+def quantity_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
     """``[prefix]number|system|code``, ``number||code`` or a bare number."""
-    c = INDEX_TABLES["quantity"].c
     ors = []
     for value in criterion.values:
         parts = value.split("|")
@@ -240,12 +218,11 @@ def quantity_clause(criterion: Criterion, resource_type: str, base_url: str) -> 
             if code:
                 cond = sa.and_(cond, c.code == code)
         ors.append(cond)
-    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+    return sa.or_(*ors)
 
 
-def reference_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+def reference_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
     """``Type/id``, ``id`` (with ``:Type`` or the parameter's single target), or a URL."""
-    c = INDEX_TABLES["reference"].c
     target = criterion.modifier
     ors = []
     for raw in criterion.values:
@@ -262,12 +239,11 @@ def reference_clause(criterion: Criterion, resource_type: str, base_url: str) ->
             ors.append(sa.and_(c.target_type == target, c.target_id == ref))
         else:
             ors.append(c.target_id == ref)
-    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+    return sa.or_(*ors)
 
 
-def uri_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+def uri_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
     """Exact URIs; ``:below`` (the value is a prefix) and ``:above`` (the stored is one)."""
-    c = INDEX_TABLES["uri"].c
     ors = []
     for raw in criterion.values:
         value = unescape(raw)
@@ -278,15 +254,86 @@ def uri_clause(criterion: Criterion, resource_type: str, base_url: str) -> Any:
             ors.append(c.uri.in_([*prefixes, value]))
         else:
             ors.append(c.uri == value)
-    return R.rid.in_(_subquery(criterion, resource_type, sa.or_(*ors)))
+    return sa.or_(*ors)
 
 
-CLAUSES: dict[str, Callable[[Criterion, str, str], Any]] = {
-    "token": token_clause,
-    "string": string_clause,
-    "date": date_clause,
-    "number": number_clause,
-    "quantity": quantity_clause,
-    "reference": reference_clause,
-    "uri": uri_clause,
+CONDITIONS: dict[str, Callable[[Criterion, Any, str], Any]] = {
+    "token": token_condition,
+    "string": string_condition,
+    "date": date_condition,
+    "number": number_condition_clause,
+    "quantity": quantity_condition,
+    "reference": reference_condition,
+    "uri": uri_condition,
 }
+"""Per type: the condition on that type's index-table columns ``c`` for one criterion."""
+
+
+def criterion_clause(
+    criterion: Criterion, resource_type: str, base_url: str, res: Any = resource_table
+) -> Any:
+    """The condition on resource table ``res`` (the table or an alias) for one criterion.
+
+    Every index table gets its own alias, so subqueries nested by chains and ``_has`` never
+    correlate with each other by accident.
+    """
+    code = criterion.param.code
+    if criterion.has is not None:
+        source, ref_code, inner = criterion.has
+        src = resource_table.alias()
+        x = INDEX_TABLES["reference"].alias()
+        src_rids = sa.select(src.c.rid).where(
+            src.c.resource_type == source,
+            src.c.deleted.is_(False),
+            criterion_clause(inner, source, base_url, src),
+        )
+        referrers = sa.select(x.c.target_id).where(
+            x.c.resource_type == source,
+            x.c.param == ref_code,
+            x.c.target_type == resource_type,
+            x.c.rid.in_(src_rids),
+        )
+        return res.c.id.in_(referrers)
+    if criterion.chain:
+        x = INDEX_TABLES["reference"].alias()
+        ors = []
+        for target_type, inner in criterion.chain:
+            tgt = resource_table.alias()
+            tgt_ids = sa.select(tgt.c.id).where(
+                tgt.c.resource_type == target_type,
+                tgt.c.deleted.is_(False),
+                criterion_clause(inner, target_type, base_url, tgt),
+            )
+            ors.append(sa.and_(x.c.target_type == target_type, x.c.target_id.in_(tgt_ids)))
+        sub = sa.select(x.c.rid).where(
+            x.c.resource_type == resource_type, x.c.param == code, sa.or_(*ors)
+        )
+        return res.c.rid.in_(sub)
+    if code == "_id":
+        ids = res.c.id.in_([unescape(v) for v in criterion.values])
+        return sa.not_(ids) if criterion.modifier == "not" else ids
+    if code == "_lastUpdated":
+        return last_updated_condition(criterion, res.c.last_updated)
+    table = INDEX_TABLES[criterion.param.type].alias()
+    base = [table.c.resource_type == resource_type, table.c.param == code]
+    if criterion.modifier == "missing":
+        (value,) = criterion.values[:1] or ("",)
+        if value not in {"true", "false"} or len(criterion.values) != 1:
+            raise bad_value(criterion, ",".join(criterion.values), ":missing takes true or false")
+        has = res.c.rid.in_(sa.select(table.c.rid).where(*base))
+        return sa.not_(has) if value == "true" else has
+    cond = CONDITIONS[criterion.param.type](criterion, table.c, base_url)
+    match = res.c.rid.in_(sa.select(table.c.rid).where(*base, cond))
+    return sa.not_(match) if criterion.modifier == "not" else match
+
+
+def last_updated_condition(criterion: Criterion, column: Any) -> Any:
+    """``_lastUpdated`` with prefixes: an instant is a range of zero width at its value."""
+    ors = []
+    for value in criterion.values:
+        prefix, text = split_prefix(value)
+        rng = date_range(text)
+        if rng is None:
+            raise bad_value(criterion, value, "not a valid date, dateTime or instant")
+        ors.append(range_condition(prefix, column, column, *rng))
+    return sa.or_(*ors)

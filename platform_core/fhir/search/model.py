@@ -25,6 +25,12 @@ class Criterion:
     modifier: str | None
     values: tuple[str, ...]
     raw_name: str
+    chain: tuple[tuple[str, Criterion], ...] = ()
+    """For a chained reference (``subject:Patient.name=x``): per target type, the criterion
+    the referenced resource must meet."""
+    has: tuple[str, str, Criterion] | None = None
+    """For ``_has:Source:refParam:...``: the source type, its reference parameter and the
+    criterion the referring resource must meet."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ unless the client sent ``Prefer: handling=lenient``; then it is ignored and left
 
 from __future__ import annotations
 
+from typing import Any
+
 from platform_core.config import Settings
 from platform_core.fhir import definitions, error_codes
 from platform_core.fhir.errors import FhirError
@@ -48,7 +50,6 @@ def parse_search(
 ) -> SearchRequest:
     """Parse the query of a search on ``resource_type``."""
     request = SearchRequest(resource_type=resource_type, count=settings.default_page_size)
-    known = registry.parameters_for(resource_type)
     for name, raw in params:
         if name in IGNORED_PARAMS:
             continue
@@ -59,39 +60,123 @@ def parse_search(
         if name in RESULT_PARAMS:
             _result_param(request, name, raw, settings, lenient)
             continue
-        code, _, modifier = name.partition(":")
-        param = known.get(code)
-        problem = None
-        if param is None:
-            problem = (
-                error_codes.UNKNOWN_SEARCH_PARAMETER,
-                f"Unknown search parameter {name!r} for {resource_type}",
-            )
-        elif not registry.is_searchable(resource_type, param) or not _modifier_ok(
-            param, modifier or None
-        ):
-            what = f"modifier :{modifier} of " if modifier else ""
-            problem = (
-                error_codes.UNSUPPORTED_SEARCH_FEATURE,
-                f"Search on {what}{resource_type}.{code} ({param.type}) is not supported yet",
-            )
-        elif raw == "":
-            problem = (error_codes.INVALID_SEARCH_VALUE, f"Search parameter {name!r} has no value")
-        if problem:
+        try:
+            criterion = parse_criterion(resource_type, name, raw, depth=0)
+        except FhirError:
             if lenient:
                 continue
-            raise FhirError.of(400, problem[0], problem[1], name)
-        assert param is not None
-        values = tuple(split_values(raw))
-        if any(v == "" for v in values):
-            if lenient:
-                continue
-            raise FhirError.of(
-                400, error_codes.INVALID_SEARCH_VALUE, f"Empty value in {name}={raw}", name
-            )
-        request.criteria.append(Criterion(param, modifier or None, values, name))
+            raise
+        request.criteria.append(criterion)
         request.self_params.append((name, raw))
     return request
+
+
+MAX_CHAIN_DEPTH = 4
+"""How deep chains and ``_has`` may nest."""
+
+
+def parse_criterion(resource_type: str, name: str, raw: str, *, depth: int) -> Criterion:
+    """One ``name=raw`` criterion on ``resource_type``: plain, chained
+    (``subject:Patient.name``) or reverse-chained (``_has:Observation:patient:code``)."""
+    if depth > MAX_CHAIN_DEPTH:
+        raise _problem(
+            error_codes.UNSUPPORTED_SEARCH_FEATURE, f"{name}: chains nest at most 4 deep", name
+        )
+    if name.startswith("_has:"):
+        return _parse_has(resource_type, name, raw, depth)
+    head, dot, rest = name.partition(".")
+    code, _, modifier = head.partition(":")
+    param = registry.parameters_for(resource_type).get(code)
+    if param is None:
+        raise _problem(
+            error_codes.UNKNOWN_SEARCH_PARAMETER,
+            f"Unknown search parameter {code!r} for {resource_type}",
+            name,
+        )
+    if dot:
+        return _parse_chain(resource_type, param, modifier or None, rest, name, raw, depth)
+    if not registry.is_searchable(resource_type, param) or not _modifier_ok(
+        param, modifier or None
+    ):
+        what = f"modifier :{modifier} of " if modifier else ""
+        raise _problem(
+            error_codes.UNSUPPORTED_SEARCH_FEATURE,
+            f"Search on {what}{resource_type}.{code} ({param.type}) is not supported yet",
+            name,
+        )
+    values = tuple(split_values(raw))
+    if raw == "" or any(v == "" for v in values):
+        raise _problem(error_codes.INVALID_SEARCH_VALUE, f"Empty value in {name}={raw}", name)
+    return Criterion(param, modifier or None, values, name)
+
+
+def _parse_chain(
+    resource_type: str,
+    param: SearchParameterDef,
+    target: str | None,
+    rest: str,
+    name: str,
+    raw: str,
+    depth: int,
+) -> Criterion:
+    if param.type != "reference" or not registry.is_searchable(resource_type, param):
+        raise _problem(
+            error_codes.INVALID_SEARCH_VALUE,
+            f"{name}: only a reference parameter can be chained, and {param.code} is {param.type}",
+            name,
+        )
+    if target is not None and not _modifier_ok(param, target):
+        raise _problem(error_codes.INVALID_SEARCH_VALUE, f"{name}: bad target {target!r}", name)
+    targets = (target,) if target else param.targets
+    chain = []
+    errors = []
+    for target_type in targets:
+        try:
+            chain.append((target_type, parse_criterion(target_type, rest, raw, depth=depth + 1)))
+        except FhirError as exc:
+            errors.append(exc)
+    if not chain:
+        raise (
+            errors[0]
+            if errors
+            else _problem(
+                error_codes.INVALID_SEARCH_VALUE, f"{name}: no target type to chain into", name
+            )
+        )
+    return Criterion(param, target, (raw,), name, chain=tuple(chain))
+
+
+def _parse_has(resource_type: str, name: str, raw: str, depth: int) -> Criterion:
+    parts = name.split(":", 3)
+    if len(parts) != 4 or not definitions.is_resource_type(parts[1]):
+        raise _problem(
+            error_codes.INVALID_SEARCH_VALUE,
+            f"{name}: use _has:SourceType:referenceParameter:searchParameter",
+            name,
+        )
+    _, source, ref_code, inner = parts
+    ref = registry.parameters_for(source).get(ref_code)
+    if ref is None or ref.type != "reference" or not registry.is_searchable(source, ref):
+        raise _problem(
+            error_codes.INVALID_SEARCH_VALUE,
+            f"{name}: {source} has no reference parameter {ref_code!r}",
+            name,
+        )
+    if ref.targets and resource_type not in ref.targets:
+        raise _problem(
+            error_codes.INVALID_SEARCH_VALUE,
+            f"{name}: {source}.{ref_code} never refers to a {resource_type}",
+            name,
+        )
+    inner_criterion = parse_criterion(source, inner, raw, depth=depth + 1)
+    return Criterion(HAS_PARAM, None, (raw,), name, has=(source, ref_code, inner_criterion))
+
+
+HAS_PARAM = SearchParameterDef("_has", "special", None)
+
+
+def _problem(error: Any, message: str, name: str) -> FhirError:
+    return FhirError.of(400, error, message, name)
 
 
 def _result_param(

@@ -12,49 +12,18 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from platform_core.db.schema import resource_table
-from platform_core.fhir.instants import date_range
-from platform_core.fhir.search.clauses import (
-    CLAUSES,
-    bad_value,
-    missing_clause,
-    range_condition,
-    split_prefix,
-    unescape,
-)
-from platform_core.fhir.search.model import Criterion, SearchRequest
+from platform_core.fhir.search.clauses import criterion_clause
+from platform_core.fhir.search.model import SearchRequest
 from platform_core.fhir.storage.records import StoredResource
 
 R = resource_table.c
-
-
-def _last_updated_clause(criterion: Criterion) -> Any:
-    ors = []
-    for value in criterion.values:
-        prefix, text = split_prefix(value)
-        rng = date_range(text)
-        if rng is None:
-            raise bad_value(criterion, value, "not a valid date, dateTime or instant")
-        col = R.last_updated
-        # lastUpdated is an instant: a range of zero width at its value.
-        ors.append(range_condition(prefix, col, col, *rng))
-    return sa.or_(*ors)
 
 
 def build_where(request: SearchRequest, base_url: str) -> list[Any]:
     """The WHERE conditions of a search (without paging)."""
     conds: list[Any] = [R.resource_type == request.resource_type, R.deleted.is_(False)]
     for criterion in request.criteria:
-        code = criterion.param.code
-        if code == "_id":
-            ids = R.id.in_([unescape(v) for v in criterion.values])
-            conds.append(sa.not_(ids) if criterion.modifier == "not" else ids)
-        elif code == "_lastUpdated":
-            conds.append(_last_updated_clause(criterion))
-        elif criterion.modifier == "missing":
-            conds.append(missing_clause(criterion, request.resource_type))
-        else:
-            clause = CLAUSES[criterion.param.type]
-            conds.append(clause(criterion, request.resource_type, base_url))
+        conds.append(criterion_clause(criterion, request.resource_type, base_url))
     return conds
 
 
