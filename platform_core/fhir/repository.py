@@ -206,6 +206,10 @@ class Repository:
                     if include.source_type != "*":
                         self.policy.check(ctx, "search", include.source_type)
                 included = resolve_includes(c, request.includes, matches)
+                if request.include_types is not None:
+                    included = [i for i in included if i.resource_type in request.include_types]
+                if request.since is not None:
+                    included = [i for i in included if i.last_updated >= request.since]
         return SearchPage(matches, cursor, total, included)
 
     def find(

@@ -15,7 +15,7 @@ from platform_core.fhir.bundles.batch import process_batch
 from platform_core.fhir.bundles.transaction import process_transaction
 from platform_core.fhir.capability import capability_statement
 from platform_core.fhir.errors import FhirError
-from platform_core.fhir.interactions import history, instance, type_level
+from platform_core.fhir.interactions import compartment, history, instance, type_level
 from platform_core.fhir.interactions.common import Env, Route, body_resource, check_type
 from platform_core.fhir.operations import validate
 from platform_core.fhir.request import FhirRequest, FhirResponse
@@ -74,6 +74,8 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("DELETE", "T/I"): instance.delete,
     ("GET", "T/I/_history"): history.history,
     ("GET", "T/I/_history/V"): instance.vread,
+    ("GET", "T/I/C"): compartment.compartment_search,
+    ("GET", "T/I/$everything"): compartment.everything,
     ("POST", "T/I/$validate"): validate,
 }
 
@@ -117,6 +119,9 @@ def _shape(request: FhirRequest) -> tuple[str, Route]:
     if rest[1].startswith("$") and len(rest) == 2:
         route.operation = rest[1]
         return f"T/I/{rest[1]}", route
+    if len(rest) == 2 and (rest[1] == "*" or rest[1][:1].isupper()):
+        route.extra["target"] = rest[1]
+        return "T/I/C", route
     return "?", route
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from sqlalchemy import Connection
 
-from platform_core.fhir import error_codes, jsonio, representation
+from platform_core.fhir import error_codes
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.interactions.common import (
     Env,
@@ -19,6 +18,7 @@ from platform_core.fhir.interactions.common import (
     write_conn,
     write_response,
 )
+from platform_core.fhir.interactions.searchset import searchset_response
 from platform_core.fhir.request import FhirRequest, FhirResponse
 from platform_core.fhir.search.parse import parse_search
 
@@ -66,58 +66,4 @@ def search(env: Env, request: FhirRequest, route: Route, conn: Connection | None
             "_summary must be true, text, data, count or false",
             "_summary",
         )
-    page = env.repository.search(env.ctx, parsed, conn=conn)
-    self_url = _link(env, route.resource_type, parsed.self_params)
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
-    if page.total is not None:
-        bundle["total"] = page.total
-    links = [{"relation": "self", "url": self_url}]
-    if page.next_cursor is not None:
-        links.append(
-            {
-                "relation": "next",
-                "url": _link(
-                    env,
-                    route.resource_type,
-                    [*parsed.self_params, ("_cursor", str(page.next_cursor))],
-                ),
-            }
-        )
-    bundle["link"] = links
-    if parsed.summary == "count":
-        return FhirResponse(200, resource=bundle)
-    entries = []
-    for stored in page.matches:
-        if parsed.summary not in (None, "false") or parsed.elements:
-            resource: Any = stored.resource()
-            if parsed.summary not in (None, "false"):
-                resource = representation.apply_summary(resource, parsed.summary)
-            elif parsed.elements:
-                resource = representation.apply_elements(
-                    resource, representation.parse_elements_param(parsed.elements)
-                )
-        else:
-            resource = jsonio.orjson.Fragment(stored.content)
-        entries.append(
-            {
-                "fullUrl": f"{env.base_url}/{stored.reference}",
-                "resource": resource,
-                "search": {"mode": "match"},
-            }
-        )
-    for stored in page.included:
-        entries.append(
-            {
-                "fullUrl": f"{env.base_url}/{stored.reference}",
-                "resource": jsonio.orjson.Fragment(stored.content),
-                "search": {"mode": "include"},
-            }
-        )
-    if entries:
-        bundle["entry"] = entries
-    return FhirResponse(200, resource=bundle)
-
-
-def _link(env: Env, resource_type: str, params: list[tuple[str, str]]) -> str:
-    query = urlencode(params)
-    return f"{env.base_url}/{resource_type}" + (f"?{query}" if query else "")
+    return searchset_response(env, parsed, route.resource_type, conn)

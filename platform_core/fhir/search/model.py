@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +49,17 @@ class Include:
 
 @dataclass
 class SearchRequest:
-    """A parsed search on one resource type."""
+    """A parsed search on one resource type (or several: compartment ``*``, $everything)."""
 
     resource_type: str
+    """The type searched, or ``*`` for several (then ``types`` lists them)."""
+    types: list[str] = field(default_factory=list)
+    compartment: tuple[str, str] | None = None
+    """``("Patient", id)`` to restrict to a patient's compartment."""
+    since: Any = None
+    """``$everything``'s ``_since``: only resources updated at or after this instant."""
+    include_types: list[str] | None = None
+    """``$everything``'s ``_type``: included resources are limited to these types too."""
     criteria: list[Criterion] = field(default_factory=list)
     count: int = 20
     cursor: int | None = None

@@ -61,6 +61,12 @@ def parse_search(
             _result_param(request, name, raw, settings, lenient)
             continue
         try:
+            if resource_type == "*" and name not in {"_id", "_lastUpdated"}:
+                raise _problem(
+                    error_codes.UNSUPPORTED_SEARCH_FEATURE,
+                    f"Across several resource types only _id and _lastUpdated work, not {name}",
+                    name,
+                )
             criterion = parse_criterion(resource_type, name, raw, depth=0)
         except FhirError:
             if lenient:

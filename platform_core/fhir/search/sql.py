@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from platform_core.db.schema import resource_table
 from platform_core.fhir.search.clauses import criterion_clause
+from platform_core.fhir.search.compartment import membership_clause
 from platform_core.fhir.search.model import SearchRequest
 from platform_core.fhir.storage.records import StoredResource
 
@@ -21,7 +22,15 @@ R = resource_table.c
 
 def build_where(request: SearchRequest, base_url: str) -> list[Any]:
     """The WHERE conditions of a search (without paging)."""
-    conds: list[Any] = [R.resource_type == request.resource_type, R.deleted.is_(False)]
+    if request.resource_type == "*":
+        conds: list[Any] = [R.resource_type.in_(request.types), R.deleted.is_(False)]
+    else:
+        conds = [R.resource_type == request.resource_type, R.deleted.is_(False)]
+    if request.compartment is not None:
+        types = request.types if request.resource_type == "*" else [request.resource_type]
+        conds.append(membership_clause(resource_table, types, request.compartment[1]))
+    if request.since is not None:
+        conds.append(R.last_updated >= request.since)
     for criterion in request.criteria:
         conds.append(criterion_clause(criterion, request.resource_type, base_url))
     return conds

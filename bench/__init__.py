@@ -1,0 +1,1 @@
+"""Benchmarks for Fireside: synthetic data, load generators and profiles (see README.md)."""
