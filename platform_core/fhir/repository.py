@@ -59,7 +59,7 @@ class SearchPage:
     """One page of search results."""
 
     matches: list[StoredResource]
-    next_cursor: int | None
+    next_cursor: str | None
     total: int | None
     included: list[StoredResource] = field(default_factory=list)
 

@@ -34,7 +34,7 @@ def searchset_response(
         bundle["total"] = page.total
     links = [{"relation": "self", "url": link(env, path, parsed.self_params)}]
     if page.next_cursor is not None:
-        next_params = [*parsed.self_params, ("_cursor", str(page.next_cursor))]
+        next_params = [*parsed.self_params, ("_cursor", page.next_cursor)]
         links.append({"relation": "next", "url": link(env, path, next_params)})
     bundle["link"] = links
     if parsed.summary == "count":

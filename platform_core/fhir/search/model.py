@@ -62,7 +62,10 @@ class SearchRequest:
     """``$everything``'s ``_type``: included resources are limited to these types too."""
     criteria: list[Criterion] = field(default_factory=list)
     count: int = 20
-    cursor: int | None = None
+    cursor: str | None = None
+    """Opaque position after which the page starts (``_cursor``)."""
+    sort: list[tuple[SearchParameterDef, bool]] = field(default_factory=list)
+    """``_sort`` keys: (parameter, descending)."""
     total: str | None = None
     summary: str | None = None
     elements: list[str] | None = None

@@ -205,12 +205,7 @@ def _result_param(
         request.count = min(count, settings.max_page_size)
         request.self_params.append((name, str(request.count)))
     elif name == "_cursor":
-        try:
-            request.cursor = int(raw)
-        except ValueError:
-            raise FhirError.of(
-                400, error_codes.INVALID_SEARCH_VALUE, "Invalid paging cursor", "_cursor"
-            ) from None
+        request.cursor = raw
     elif name == "_total":
         if raw not in {"none", "estimate", "accurate"}:
             if lenient:
@@ -230,11 +225,7 @@ def _result_param(
         request.elements = [e.strip() for e in raw.split(",") if e.strip()]
         request.self_params.append((name, raw))
     elif name == "_sort":
-        if lenient:
-            return
-        raise FhirError.of(
-            400, error_codes.UNSUPPORTED_SEARCH_FEATURE, "_sort is not supported yet", "_sort"
-        )
+        _sort_param(request, raw, lenient)
 
 
 def _modifier_ok(param: SearchParameterDef, modifier: str | None) -> bool:
@@ -279,3 +270,31 @@ def _include_param(request: SearchRequest, name: str, raw: str, lenient: bool) -
     assert include is not None
     request.includes.append(include)
     request.self_params.append((name, raw))
+
+
+def _sort_param(request: SearchRequest, raw: str, lenient: bool) -> None:
+    """``_sort=a,-b``: sortable are ``_id``, ``_lastUpdated`` and every indexed parameter."""
+    keys = []
+    known = registry.parameters_for(request.resource_type)
+    for item in raw.split(","):
+        name = item.strip()
+        descending = name.startswith("-")
+        code = name.lstrip("-")
+        param = known.get(code)
+        if (
+            request.resource_type == "*"
+            or param is None
+            or not registry.is_searchable(request.resource_type, param)
+        ):
+            if lenient:
+                continue
+            raise FhirError.of(
+                400,
+                error_codes.INVALID_SEARCH_VALUE,
+                f"_sort: {code!r} is not a sortable parameter of {request.resource_type}",
+                "_sort",
+            )
+        keys.append((param, descending))
+    if keys:
+        request.sort = keys
+        request.self_params.append(("_sort", raw))

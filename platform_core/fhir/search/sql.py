@@ -12,6 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from platform_core.db.schema import resource_table
+from platform_core.fhir import error_codes
+from platform_core.fhir.errors import FhirError
+from platform_core.fhir.search import sorting
 from platform_core.fhir.search.clauses import criterion_clause
 from platform_core.fhir.search.compartment import membership_clause
 from platform_core.fhir.search.model import SearchRequest
@@ -38,22 +41,48 @@ def build_where(request: SearchRequest, base_url: str) -> list[Any]:
 
 def run_search(
     conn: Connection, request: SearchRequest, base_url: str, *, limit: int | None = None
-) -> tuple[list[StoredResource], int | None]:
+) -> tuple[list[StoredResource], str | None]:
     """One page of matches and the cursor of the next page (None on the last page)."""
     conds = build_where(request, base_url)
-    if request.cursor is not None:
-        conds.append(R.rid > request.cursor)
     size = request.count if limit is None else limit
+    columns = [R.rid, R.resource_type, R.id, R.version_id, R.last_updated, R.deleted, R.content]
+    if not request.sort:
+        if request.cursor is not None:
+            conds.append(R.rid > _int_cursor(request.cursor))
+        stmt = sa.select(*columns).where(*conds).order_by(R.rid).limit(size + 1)
+        rows = conn.execute(stmt).all()
+        page = [StoredResource(*row) for row in rows[:size]]
+        more = len(rows) > size and page
+        return page, str(page[-1].rid) if more else None
+    keys = [
+        (sorting.sort_expression(request.resource_type, param, desc), desc)
+        for param, desc in request.sort
+    ]
+    if request.cursor is not None:
+        values, rid = sorting.decode_cursor(request.cursor, len(keys))
+        conds.append(sorting.after(keys, values, rid))
+    labelled = [expr.label(f"sort_{i}") for i, (expr, _) in enumerate(keys)]
     stmt = (
-        sa.select(R.rid, R.resource_type, R.id, R.version_id, R.last_updated, R.deleted, R.content)
+        sa.select(*columns, *labelled)
         .where(*conds)
-        .order_by(R.rid)
+        .order_by(*sorting.order_by(keys))
         .limit(size + 1)
     )
     rows = conn.execute(stmt).all()
-    page = [StoredResource(*row) for row in rows[:size]]
-    next_cursor = page[-1].rid if len(rows) > size and page else None
-    return page, next_cursor
+    page = [StoredResource(*row[:7]) for row in rows[:size]]
+    if len(rows) > size and page:
+        last = rows[size - 1]
+        return page, sorting.encode_cursor(list(last[7:]), last[0])
+    return page, None
+
+
+def _int_cursor(cursor: str) -> int:
+    try:
+        return int(cursor)
+    except ValueError:
+        raise FhirError.of(
+            400, error_codes.INVALID_SEARCH_VALUE, "Invalid paging cursor", "_cursor"
+        ) from None
 
 
 def count_matches(conn: Connection, request: SearchRequest, base_url: str) -> int:
