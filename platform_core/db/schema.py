@@ -170,6 +170,25 @@ uri_index = _index_table(
 )
 """uri, url and canonical values."""
 
+composite_index = _index_table(
+    "fhir_ix_composite",
+    sa.Column("c0_system", sa.String(512), nullable=True),
+    sa.Column("c0_code", sa.String(512), nullable=True),
+    sa.Column("c1_system", sa.String(512), nullable=True),
+    sa.Column("c1_code", sa.String(512), nullable=True),
+    sa.Column("c1_text", sa.String(512), nullable=True),
+    sa.Column("c1_low", sa.Numeric, nullable=True),
+    sa.Column("c1_high", sa.Numeric, nullable=True),
+    sa.Column("c1_dlow", UTCDateTime, nullable=True),
+    sa.Column("c1_dhigh", UTCDateTime, nullable=True),
+    sa.Column("c2_low", sa.Numeric, nullable=True),
+    sa.Column("c2_high", sa.Numeric, nullable=True),
+    indexes=[["resource_type", "param", "c0_code", "c1_code"]],
+)
+"""Composite values: the first component is a token (or a reference as ``Type/id``), the
+second a token, quantity, number, date or string, the optional third a number (the only
+shapes R4 defines)."""
+
 INDEX_TABLES: dict[str, sa.Table] = {
     "token": token_index,
     "string": string_index,
@@ -178,8 +197,9 @@ INDEX_TABLES: dict[str, sa.Table] = {
     "quantity": quantity_index,
     "reference": reference_index,
     "uri": uri_index,
+    "composite": composite_index,
 }
-"""Index table per search-parameter type (composite and special come with the search issue)."""
+"""Index table per search-parameter type (``special``, i.e. Location ``near``, has none yet)."""
 
 resource_table = ResourceRow.__table__
 version_table = ResourceVersionRow.__table__

@@ -57,7 +57,7 @@ def test_capability_statement_describes_what_works(fhir):
     params = {p["name"] for p in patient["searchParam"]}
     assert {"_id", "_lastUpdated", "identifier", "name", "birthdate"} <= params
     observation = {p["name"] for p in types["Observation"]["searchParam"]}
-    assert "value-quantity" in observation
-    # composite parameters are not answered yet, so they are not advertised
-    assert "code-value-quantity" not in observation
+    assert {"value-quantity", "code-value-quantity"} <= observation
+    # phonetic needs a phonetic algorithm: not indexed, so not advertised
+    assert "phonetic" not in params
     assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch", "history-system"}

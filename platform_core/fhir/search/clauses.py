@@ -34,6 +34,7 @@ MODIFIERS: dict[str, frozenset[str | None]] = {
     "quantity": frozenset({None, "missing"}),
     "reference": frozenset({None, "missing"}),
     "uri": frozenset({None, "missing", "above", "below"}),
+    "composite": frozenset({None, "missing"}),
 }
 """Modifiers answered per type (``reference`` also takes ``:[type]``)."""
 
@@ -265,6 +266,7 @@ CONDITIONS: dict[str, Callable[[Criterion, Any, str], Any]] = {
     "quantity": quantity_condition,
     "reference": reference_condition,
     "uri": uri_condition,
+    "composite": lambda criterion, c, base_url: _composite(criterion, c, base_url),
 }
 """Per type: the condition on that type's index-table columns ``c`` for one criterion."""
 
@@ -337,3 +339,9 @@ def last_updated_condition(criterion: Criterion, column: Any) -> Any:
             raise bad_value(criterion, value, "not a valid date, dateTime or instant")
         ors.append(range_condition(prefix, column, column, *rng))
     return sa.or_(*ors)
+
+
+def _composite(criterion: Criterion, c: Any, base_url: str) -> Any:
+    from platform_core.fhir.search.composite import composite_condition
+
+    return composite_condition(criterion, c, base_url)

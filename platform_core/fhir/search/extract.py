@@ -205,9 +205,20 @@ def index_rows(
     """All index rows of one resource, grouped by index table (duplicates removed)."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for param, compiled in params:
-        convert = CONVERTERS[param.type]
         table = rows.setdefault(param.type, [])
         seen: set[tuple[Any, ...]] = set()
+        if param.type == "composite":
+            from platform_core.fhir.search.composite import composite_rows
+
+            for row in composite_rows(resource, compiled, base_url):
+                key = tuple(row.values())
+                if key not in seen:
+                    seen.add(key)
+                    table.append(
+                        {"rid": rid, "resource_type": resource_type, "param": param.code, **row}
+                    )
+            continue
+        convert = CONVERTERS[param.type]
         for value in walk(resource, compiled):
             for row in convert(value, base_url):
                 key = tuple(row.values())

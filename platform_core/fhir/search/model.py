@@ -16,6 +16,8 @@ class SearchParameterDef:
     expression: str | None
     targets: tuple[str, ...] = ()
     """Target resource types of a reference parameter."""
+    components: tuple[tuple[str, str], ...] = ()
+    """For a composite: (component type, expression relative to the composite's node)."""
 
 
 @dataclass(frozen=True, slots=True)

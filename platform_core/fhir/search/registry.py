@@ -10,10 +10,13 @@ from __future__ import annotations
 from functools import cache
 
 from platform_core.fhir import definitions
+from platform_core.fhir.search.composite import compile_composite
 from platform_core.fhir.search.extract import compile_expression
 from platform_core.fhir.search.model import SearchParameterDef
 
-INDEXED_TYPES = frozenset({"token", "reference", "string", "date", "number", "quantity", "uri"})
+INDEXED_TYPES = frozenset(
+    {"token", "reference", "string", "date", "number", "quantity", "uri", "composite"}
+)
 """Parameter types the index is written for (the search issue extends this)."""
 
 NOT_IMPLEMENTED = frozenset({"phonetic"})
@@ -42,8 +45,24 @@ def parameters_for(resource_type: str) -> dict[str, SearchParameterDef]:
             type=sp["type"],
             expression=sp.get("expression"),
             targets=tuple(sp.get("target", ())),
+            components=_components(sp),
         )
     return result
+
+
+@cache
+def _types_by_url() -> dict[str, str]:
+    return {sp["url"]: sp["type"] for sp in definitions.search_parameters()}
+
+
+def _components(sp: dict[str, object]) -> tuple[tuple[str, str], ...]:
+    if sp.get("type") != "composite":
+        return ()
+    types = _types_by_url()
+    out = []
+    for component in sp.get("component", []):  # type: ignore[attr-defined]
+        out.append((types.get(component["definition"], "?"), component["expression"]))
+    return tuple(out)
 
 
 @cache
@@ -54,6 +73,11 @@ def indexed_parameters(resource_type: str) -> tuple[tuple[SearchParameterDef, ob
         if param.type not in INDEXED_TYPES or not param.expression:
             continue
         if param.code in NOT_IMPLEMENTED:
+            continue
+        if param.type == "composite":
+            composite = compile_composite(param, resource_type)
+            if composite is not None:
+                out.append((param, composite))
             continue
         compiled = compile_expression(param.expression, resource_type)
         if compiled is not None:

@@ -122,6 +122,9 @@ _RECORD_TYPES = {
     "quantity": "resource_type text, param text, system text, code text, low numeric, high numeric",
     "reference": "resource_type text, param text, target_type text, target_id text, url text",
     "uri": "resource_type text, param text, uri text",
+    "composite": "resource_type text, param text, c0_system text, c0_code text, "
+    "c1_system text, c1_code text, c1_text text, c1_low numeric, c1_high numeric, "
+    "c1_dlow timestamptz, c1_dhigh timestamptz, c2_low numeric, c2_high numeric",
 }
 """Column types of each index table, for ``jsonb_to_recordset``."""
 
