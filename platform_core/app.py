@@ -58,6 +58,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     core = build_core(settings)
     app.extensions["fireside"] = core
     app.register_blueprint(health.bp)
+    # Custom SearchParameters whose reindex a stopped process left unfinished.
+    core.repository.reindexer.resume_all()
     # /fhir is served at the WSGI level, in front of Flask (see platform_core/web/fhir_wsgi.py).
     app.wsgi_app = FhirWsgi(app.wsgi_app, core)  # type: ignore[method-assign]
     logging.getLogger(__name__).debug("app created with database %s", settings.database_url)

@@ -91,6 +91,31 @@ class MatchKeyRow(Base):
     __table_args__ = (sa.Index("ix_fhir_match_key_rid", "rid"),)
 
 
+class SearchParamRow(Base):
+    """A custom SearchParameter and the state of its (re)index."""
+
+    __tablename__ = "fhir_search_param"
+
+    resource_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(100))
+    type: Mapped[str] = mapped_column(sa.String(20))
+    expression: Mapped[str] = mapped_column(sa.Text)
+    bases: Mapped[str] = mapped_column(sa.Text)
+    """Space-separated resource types."""
+    targets: Mapped[str] = mapped_column(sa.Text, default="")
+    status: Mapped[str] = mapped_column(sa.String(20))
+    """``reindexing``, ``active``, ``failed`` or ``retired``."""
+    generation: Mapped[int] = mapped_column(sa.Integer, default=1)
+    """Bumped by every change of the SearchParameter; a reindex only works on its own."""
+    cursor_rid: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    processed: Mapped[int] = mapped_column(sa.Integer, default=0)
+    total: Mapped[int] = mapped_column(sa.Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 def _index_table(name: str, *columns: sa.Column[object], indexes: list[list[str]]) -> sa.Table:
     """A search-index table: ``rid`` and ``param`` plus the type's own value columns."""
     table = sa.Table(
@@ -204,3 +229,4 @@ INDEX_TABLES: dict[str, sa.Table] = {
 resource_table = ResourceRow.__table__
 version_table = ResourceVersionRow.__table__
 match_key_table = MatchKeyRow.__table__
+search_param_table = SearchParamRow.__table__

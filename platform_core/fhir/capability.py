@@ -7,6 +7,7 @@ more than works.
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -28,9 +29,25 @@ TYPE_INTERACTIONS = (
 )
 
 
-def capability_statement(settings: Settings) -> dict[str, Any]:
-    """The server's CapabilityStatement."""
-    return _build(settings.fhir_base_url)
+def capability_statement(
+    settings: Settings, reg: registry.SearchRegistry = registry.OFFICIAL
+) -> dict[str, Any]:
+    """The server's CapabilityStatement (active custom SearchParameters included)."""
+    statement = _build(settings.fhir_base_url)
+    active = [c for c in reg.custom if c.status == "active"]
+    if not active:
+        return statement
+    statement = copy.deepcopy(statement)
+    by_type = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    for item in active:
+        for base in item.bases:
+            entry = {
+                "name": item.param.code,
+                "definition": f"{settings.fhir_base_url}/SearchParameter/{item.resource_id}",
+                "type": item.param.type,
+            }
+            by_type[base]["searchParam"].append(entry)
+    return statement
 
 
 @cache

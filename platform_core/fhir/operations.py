@@ -1,4 +1,5 @@
-"""``$validate`` at type and instance level (FHIR R4 resource-operation-validate)."""
+"""Operations: ``$validate`` at type and instance level (FHIR R4 resource-operation-validate)
+and ``SearchParameter/[id]/$index-status`` (progress of a custom parameter's reindex)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,45 @@ def validate(env: Env, request: FhirRequest, route: Route, conn: Connection | No
         )
     # The operation succeeded either way; the outcome says whether the resource is valid.
     return FhirResponse(200, resource=operation_outcome(issues))
+
+
+def index_status(
+    env: Env, request: FhirRequest, route: Route, conn: Connection | None
+) -> FhirResponse:
+    """``GET SearchParameter/[id]/$index-status``: a Parameters resource with ``status``
+    (``reindexing``, ``active``, ``failed``, ``retired``), ``processed`` and ``total``."""
+    assert route.resource_type and route.resource_id
+    if route.resource_type != "SearchParameter":
+        raise FhirError.of(
+            404, error_codes.UNKNOWN_OPERATION, "$index-status is an operation of SearchParameter"
+        )
+    check_id(route.resource_id)
+    env.repository.read(env.ctx, "SearchParameter", route.resource_id, conn=conn)
+    state = custom_state(env.repository, route.resource_id)
+    if state is None:
+        raise FhirError.of(
+            404, error_codes.NOT_FOUND, f"SearchParameter/{route.resource_id} has no index"
+        )
+    parameters = [
+        {"name": "status", "valueCode": state["status"]},
+        {"name": "processed", "valueInteger": state["processed"]},
+        {"name": "total", "valueInteger": state["total"]},
+    ]
+    if state["error"]:
+        parameters.append({"name": "error", "valueString": state["error"]})
+    return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": parameters})
+
+
+def custom_state(repository: Any, resource_id: str) -> dict[str, Any] | None:
+    """The stored index state of a custom SearchParameter."""
+    import sqlalchemy as sa
+
+    from platform_core.db.schema import search_param_table as table
+
+    with repository.engine.connect() as c:
+        row = c.execute(
+            sa.select(table.c.status, table.c.processed, table.c.total, table.c.error).where(
+                table.c.resource_id == resource_id
+            )
+        ).first()
+    return dict(row._mapping) if row else None

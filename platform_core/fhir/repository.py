@@ -33,17 +33,22 @@ from platform_core.fhir.access import AccessPolicy, AllowAll
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError, Issue
 from platform_core.fhir.instants import format_instant, now_utc
-from platform_core.fhir.search import registry
+from platform_core.fhir.search import custom, registry
+from platform_core.fhir.search.custom import CustomParameters
 from platform_core.fhir.search.extract import index_rows
 from platform_core.fhir.search.includes import resolve_includes
 from platform_core.fhir.search.model import SearchRequest
 from platform_core.fhir.search.parse import parse_search
+from platform_core.fhir.search.registry import SearchRegistry
+from platform_core.fhir.search.reindex import Reindexer
 from platform_core.fhir.search.sql import count_matches, run_search
 from platform_core.fhir.storage import history as history_sql
 from platform_core.fhir.storage import store
 from platform_core.fhir.storage.records import StoredResource
 
 Validator = Callable[..., list[Issue]]
+AFTER_COMMIT = "fireside_after_commit"
+"""Key in ``Connection.info`` of the callbacks to run once the transaction has committed."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,8 @@ class Repository:
         self.base_url = settings.fhir_base_url
         self.policy: AccessPolicy = policy or AllowAll()
         self._validator = validator
+        self.custom = CustomParameters(engine)
+        self.reindexer = Reindexer(self)
 
     # --- connections -------------------------------------------------------------------
     @contextmanager
@@ -112,6 +119,9 @@ class Repository:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+            # Work that must follow the commit (never before: a rollback would undo its cause).
+            for callback in conn.info.pop(AFTER_COMMIT, []):
+                callback()
 
     @contextmanager
     def _reader(self, conn: Connection | None) -> Iterator[Connection]:
@@ -120,6 +130,33 @@ class Repository:
             return
         with self.read_engine.connect() as own:
             yield own
+
+    # --- search parameters -------------------------------------------------------------
+    def registry(self) -> SearchRegistry:
+        """The search parameters in force: official R4 plus custom SearchParameters."""
+        return self.custom.registry()
+
+    def parse_search(
+        self, resource_type: str, params: list[tuple[str, str]], *, lenient: bool = False
+    ) -> SearchRequest:
+        """Parse a search against the parameters in force."""
+        return parse_search(
+            resource_type, params, self.settings, lenient=lenient, reg=self.registry()
+        )
+
+    def _after_write(
+        self, conn: Connection, stored: StoredResource, body: dict[str, Any] | None
+    ) -> None:
+        """Effects of particular resource types that belong to the same transaction."""
+        if stored.resource_type != "SearchParameter":
+            return
+        if body is None:
+            custom.retire(conn, stored.id)
+            conn.info.setdefault(AFTER_COMMIT, []).append(self.custom.invalidate)
+        elif custom.register(conn, stored.id, body):
+            conn.info.setdefault(AFTER_COMMIT, []).extend(
+                [self.custom.invalidate, lambda: self.reindexer.start(stored.id)]
+            )
 
     # --- validation --------------------------------------------------------------------
     def validate(self, resource: Any, *, expect_type: str | None = None) -> list[Issue]:
@@ -228,7 +265,7 @@ class Repository:
     def parse_condition(self, resource_type: str, query: str) -> SearchRequest:
         """Parse the search in a conditional interaction; it must have criteria."""
         pairs = parse_qsl(query, keep_blank_values=True)
-        request = parse_search(resource_type, pairs, self.settings)
+        request = self.parse_search(resource_type, pairs)
         if not request.criteria:
             raise FhirError.of(
                 400,
@@ -282,7 +319,11 @@ class Repository:
         body = with_meta(resource, rid_text, 1, now)
         content = jsonio.dumps(body).decode("utf-8")
         index = self._index_rows(resource_type, body)
-        return store.insert_new_indexed(conn, resource_type, rid_text, now, content, method, index)
+        stored = store.insert_new_indexed(
+            conn, resource_type, rid_text, now, content, method, index
+        )
+        self._after_write(conn, stored, body)
+        return stored
 
     def create_many(
         self,
@@ -312,12 +353,14 @@ class Repository:
         )
         rows: dict[str, list[dict[str, Any]]] = {}
         for item, (resource_type, _, body, _) in zip(stored, prepared, strict=True):
-            params = registry.indexed_parameters(resource_type)
+            params = self.registry().indexed_parameters(resource_type)
             for kind, values in index_rows(
                 resource_type, item.rid, body, params, self.base_url
             ).items():
                 rows.setdefault(kind, []).extend(values)
         store.insert_index_rows(conn, rows)
+        for item, (_, _, body, _) in zip(stored, prepared, strict=True):
+            self._after_write(conn, item, body)
         return stored
 
     def conditional_create(
@@ -390,6 +433,7 @@ class Repository:
                         conn, resource_type, resource_id, now, content, method
                     )
                     self._write_index(conn, stored, body)
+                self._after_write(conn, stored, body)
                 return WriteResult(stored, created=True)
             except IntegrityError:
                 # A concurrent update-as-create won the id: write on top of it instead.
@@ -405,6 +449,7 @@ class Repository:
             raise _conflict(resource_type, resource_id) from None
         store.delete_index_rows(conn, stored.rid, registry.INDEXED_TYPES)
         self._write_index(conn, stored, body)
+        self._after_write(conn, stored, body)
         return WriteResult(stored, created=current.deleted)
 
     def delete(
@@ -432,6 +477,7 @@ class Repository:
             raise _conflict(resource_type, resource_id) from None
         store.delete_index_rows(conn, stored.rid, registry.INDEXED_TYPES)
         store.delete_match_keys(conn, stored.rid)
+        self._after_write(conn, stored, None)
         return stored
 
     def read_for_update(
@@ -452,11 +498,11 @@ class Repository:
         self, resource_type: str, body: dict[str, Any]
     ) -> dict[str, list[dict[str, Any]]]:
         """Index rows of a resource not stored yet (``rid`` is filled in by the store)."""
-        params = registry.indexed_parameters(resource_type)
+        params = self.registry().indexed_parameters(resource_type)
         return index_rows(resource_type, 0, body, params, self.base_url)
 
     def _write_index(self, conn: Connection, stored: StoredResource, body: dict[str, Any]) -> None:
-        params = registry.indexed_parameters(stored.resource_type)
+        params = self.registry().indexed_parameters(stored.resource_type)
         rows = index_rows(stored.resource_type, stored.rid, body, params, self.base_url)
         store.insert_index_rows(conn, rows)
 

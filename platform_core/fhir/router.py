@@ -17,7 +17,7 @@ from platform_core.fhir.capability import capability_statement
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.interactions import compartment, history, instance, type_level
 from platform_core.fhir.interactions.common import Env, Route, body_resource, check_type
-from platform_core.fhir.operations import validate
+from platform_core.fhir.operations import index_status, validate
 from platform_core.fhir.request import FhirRequest, FhirResponse
 
 Handler = Callable[[Env, FhirRequest, Route, Connection | None], FhirResponse]
@@ -26,7 +26,8 @@ Handler = Callable[[Env, FhirRequest, Route, Connection | None], FhirResponse]
 def _metadata(
     env: Env, request: FhirRequest, route: Route, conn: Connection | None
 ) -> FhirResponse:
-    return FhirResponse(200, resource=capability_statement(env.repository.settings))
+    statement = capability_statement(env.repository.settings, env.repository.registry())
+    return FhirResponse(200, resource=statement)
 
 
 def _bundle(env: Env, request: FhirRequest, route: Route, conn: Connection | None) -> FhirResponse:
@@ -75,6 +76,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "T/I/_history"): history.history,
     ("GET", "T/I/_history/V"): instance.vread,
     ("GET", "T/I/C"): compartment.compartment_search,
+    ("GET", "T/I/$index-status"): index_status,
     ("GET", "T/I/$everything"): compartment.everything,
     ("POST", "T/I/$validate"): validate,
 }

@@ -13,7 +13,6 @@ from platform_core.fhir.interactions.searchset import searchset_response
 from platform_core.fhir.request import FhirRequest, FhirResponse
 from platform_core.fhir.search.compartment import SUPPORTED_COMPARTMENTS, members
 from platform_core.fhir.search.model import Include
-from platform_core.fhir.search.parse import parse_search
 
 
 def _check_compartment(route: Route) -> tuple[str, str]:
@@ -36,9 +35,8 @@ def compartment_search(
     compartment, owner = _check_compartment(route)
     target = route.extra["target"]
     lenient = prefer(request, "handling") == "lenient"
-    settings = env.repository.settings
     if target == "*":
-        parsed = parse_search("*", list(request.params), settings, lenient=lenient)
+        parsed = env.repository.parse_search("*", list(request.params), lenient=lenient)
         parsed.types = sorted(members())
     else:
         check_type(target)
@@ -48,7 +46,7 @@ def compartment_search(
                 error_codes.UNSUPPORTED_SEARCH_FEATURE,
                 f"{target} is not in the {compartment} compartment",
             )
-        parsed = parse_search(target, list(request.params), settings, lenient=lenient)
+        parsed = env.repository.parse_search(target, list(request.params), lenient=lenient)
     parsed.compartment = (compartment, owner)
     return searchset_response(env, parsed, f"{compartment}/{owner}/{target}", conn)
 
@@ -60,9 +58,8 @@ def everything(
     resources those refer to; ``_since``, ``_type``, ``_count`` and paging."""
     compartment, owner = _check_compartment(route)
     env.repository.read(env.ctx, compartment, owner, conn=conn)  # 404 / 410 first
-    settings = env.repository.settings
     passthrough = [(k, v) for k, v in request.params if k in {"_count", "_cursor"}]
-    parsed = parse_search("*", passthrough, settings)
+    parsed = env.repository.parse_search("*", passthrough)
     types = sorted(members())
     raw_types = request.param("_type")
     if raw_types:

@@ -20,7 +20,6 @@ from platform_core.fhir.interactions.common import (
 )
 from platform_core.fhir.interactions.searchset import searchset_response
 from platform_core.fhir.request import FhirRequest, FhirResponse
-from platform_core.fhir.search.parse import parse_search
 
 
 def create(env: Env, request: FhirRequest, route: Route, conn: Connection | None) -> FhirResponse:
@@ -52,7 +51,7 @@ def search(env: Env, request: FhirRequest, route: Route, conn: Connection | None
             )
         params += parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
     lenient = prefer(request, "handling") == "lenient"
-    parsed = parse_search(route.resource_type, params, env.repository.settings, lenient=lenient)
+    parsed = env.repository.parse_search(route.resource_type, params, lenient=lenient)
     if parsed.summary is not None and parsed.summary not in {
         "true",
         "false",

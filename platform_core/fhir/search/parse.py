@@ -47,6 +47,7 @@ def parse_search(
     settings: Settings,
     *,
     lenient: bool = False,
+    reg: registry.SearchRegistry = registry.OFFICIAL,
 ) -> SearchRequest:
     """Parse the query of a search on ``resource_type``."""
     request = SearchRequest(resource_type=resource_type, count=settings.default_page_size)
@@ -55,10 +56,10 @@ def parse_search(
             continue
         base_name = name.split(":", 1)[0]
         if base_name in {"_include", "_revinclude"}:
-            _include_param(request, name, raw, lenient)
+            _include_param(request, name, raw, lenient, reg)
             continue
         if name in RESULT_PARAMS:
-            _result_param(request, name, raw, settings, lenient)
+            _result_param(request, name, raw, settings, lenient, reg)
             continue
         try:
             if resource_type == "*" and name not in {"_id", "_lastUpdated"}:
@@ -67,7 +68,7 @@ def parse_search(
                     f"Across several resource types only _id and _lastUpdated work, not {name}",
                     name,
                 )
-            criterion = parse_criterion(resource_type, name, raw, depth=0)
+            criterion = parse_criterion(resource_type, name, raw, depth=0, reg=reg)
         except FhirError:
             if lenient:
                 continue
@@ -81,7 +82,14 @@ MAX_CHAIN_DEPTH = 4
 """How deep chains and ``_has`` may nest."""
 
 
-def parse_criterion(resource_type: str, name: str, raw: str, *, depth: int) -> Criterion:
+def parse_criterion(
+    resource_type: str,
+    name: str,
+    raw: str,
+    *,
+    depth: int,
+    reg: registry.SearchRegistry = registry.OFFICIAL,
+) -> Criterion:
     """One ``name=raw`` criterion on ``resource_type``: plain, chained
     (``subject:Patient.name``) or reverse-chained (``_has:Observation:patient:code``)."""
     if depth > MAX_CHAIN_DEPTH:
@@ -89,10 +97,10 @@ def parse_criterion(resource_type: str, name: str, raw: str, *, depth: int) -> C
             error_codes.UNSUPPORTED_SEARCH_FEATURE, f"{name}: chains nest at most 4 deep", name
         )
     if name.startswith("_has:"):
-        return _parse_has(resource_type, name, raw, depth)
+        return _parse_has(resource_type, name, raw, depth, reg)
     head, dot, rest = name.partition(".")
     code, _, modifier = head.partition(":")
-    param = registry.parameters_for(resource_type).get(code)
+    param = reg.parameters_for(resource_type).get(code)
     if param is None:
         raise _problem(
             error_codes.UNKNOWN_SEARCH_PARAMETER,
@@ -100,10 +108,17 @@ def parse_criterion(resource_type: str, name: str, raw: str, *, depth: int) -> C
             name,
         )
     if dot:
-        return _parse_chain(resource_type, param, modifier or None, rest, name, raw, depth)
-    if not registry.is_searchable(resource_type, param) or not _modifier_ok(
-        param, modifier or None
-    ):
+        return _parse_chain(resource_type, param, modifier or None, rest, name, raw, depth, reg)
+    pending = reg.pending(resource_type, code)
+    if pending is not None:
+        raise _problem(
+            error_codes.UNSUPPORTED_SEARCH_FEATURE,
+            f"{resource_type}.{code} is a custom parameter whose index is {pending.status} "
+            f"({pending.processed} of {pending.total} resources); it becomes searchable when "
+            "the reindex completes",
+            name,
+        )
+    if not reg.is_searchable(resource_type, param) or not _modifier_ok(param, modifier or None):
         what = f"modifier :{modifier} of " if modifier else ""
         raise _problem(
             error_codes.UNSUPPORTED_SEARCH_FEATURE,
@@ -124,8 +139,9 @@ def _parse_chain(
     name: str,
     raw: str,
     depth: int,
+    reg: registry.SearchRegistry,
 ) -> Criterion:
-    if param.type != "reference" or not registry.is_searchable(resource_type, param):
+    if param.type != "reference" or not reg.is_searchable(resource_type, param):
         raise _problem(
             error_codes.INVALID_SEARCH_VALUE,
             f"{name}: only a reference parameter can be chained, and {param.code} is {param.type}",
@@ -138,7 +154,9 @@ def _parse_chain(
     errors = []
     for target_type in targets:
         try:
-            chain.append((target_type, parse_criterion(target_type, rest, raw, depth=depth + 1)))
+            chain.append(
+                (target_type, parse_criterion(target_type, rest, raw, depth=depth + 1, reg=reg))
+            )
         except FhirError as exc:
             errors.append(exc)
     if not chain:
@@ -152,7 +170,9 @@ def _parse_chain(
     return Criterion(param, target, (raw,), name, chain=tuple(chain))
 
 
-def _parse_has(resource_type: str, name: str, raw: str, depth: int) -> Criterion:
+def _parse_has(
+    resource_type: str, name: str, raw: str, depth: int, reg: registry.SearchRegistry
+) -> Criterion:
     parts = name.split(":", 3)
     if len(parts) != 4 or not definitions.is_resource_type(parts[1]):
         raise _problem(
@@ -161,8 +181,8 @@ def _parse_has(resource_type: str, name: str, raw: str, depth: int) -> Criterion
             name,
         )
     _, source, ref_code, inner = parts
-    ref = registry.parameters_for(source).get(ref_code)
-    if ref is None or ref.type != "reference" or not registry.is_searchable(source, ref):
+    ref = reg.parameters_for(source).get(ref_code)
+    if ref is None or ref.type != "reference" or not reg.is_searchable(source, ref):
         raise _problem(
             error_codes.INVALID_SEARCH_VALUE,
             f"{name}: {source} has no reference parameter {ref_code!r}",
@@ -174,7 +194,7 @@ def _parse_has(resource_type: str, name: str, raw: str, depth: int) -> Criterion
             f"{name}: {source}.{ref_code} never refers to a {resource_type}",
             name,
         )
-    inner_criterion = parse_criterion(source, inner, raw, depth=depth + 1)
+    inner_criterion = parse_criterion(source, inner, raw, depth=depth + 1, reg=reg)
     return Criterion(HAS_PARAM, None, (raw,), name, has=(source, ref_code, inner_criterion))
 
 
@@ -186,7 +206,12 @@ def _problem(error: Any, message: str, name: str) -> FhirError:
 
 
 def _result_param(
-    request: SearchRequest, name: str, raw: str, settings: Settings, lenient: bool
+    request: SearchRequest,
+    name: str,
+    raw: str,
+    settings: Settings,
+    lenient: bool,
+    reg: registry.SearchRegistry,
 ) -> None:
     if name == "_count":
         try:
@@ -225,7 +250,7 @@ def _result_param(
         request.elements = [e.strip() for e in raw.split(",") if e.strip()]
         request.self_params.append((name, raw))
     elif name == "_sort":
-        _sort_param(request, raw, lenient)
+        _sort_param(request, raw, lenient, reg)
 
 
 def _modifier_ok(param: SearchParameterDef, modifier: str | None) -> bool:
@@ -240,7 +265,9 @@ def _modifier_ok(param: SearchParameterDef, modifier: str | None) -> bool:
     return modifier in MODIFIERS.get(param.type, frozenset())
 
 
-def _include_param(request: SearchRequest, name: str, raw: str, lenient: bool) -> None:
+def _include_param(
+    request: SearchRequest, name: str, raw: str, lenient: bool, reg: registry.SearchRegistry
+) -> None:
     """``_include[:iterate]=Source:param[:Target]`` or ``*``; same for ``_revinclude``."""
     base_name, _, modifier = name.partition(":")
     problem = None
@@ -254,7 +281,7 @@ def _include_param(request: SearchRequest, name: str, raw: str, lenient: bool) -
         elif len(parts) in (2, 3) and definitions.is_resource_type(parts[0]):
             source, code = parts[0], parts[1]
             target = parts[2] if len(parts) == 3 else None
-            param = registry.parameters_for(source).get(code)
+            param = reg.parameters_for(source).get(code)
             if code != "*" and (param is None or param.type != "reference"):
                 problem = f"{name}={raw}: {source} has no reference parameter {code!r}"
             elif target is not None and not definitions.is_resource_type(target):
@@ -272,10 +299,12 @@ def _include_param(request: SearchRequest, name: str, raw: str, lenient: bool) -
     request.self_params.append((name, raw))
 
 
-def _sort_param(request: SearchRequest, raw: str, lenient: bool) -> None:
+def _sort_param(
+    request: SearchRequest, raw: str, lenient: bool, reg: registry.SearchRegistry
+) -> None:
     """``_sort=a,-b``: sortable are ``_id``, ``_lastUpdated`` and every indexed parameter."""
     keys = []
-    known = registry.parameters_for(request.resource_type)
+    known = reg.parameters_for(request.resource_type)
     for item in raw.split(","):
         name = item.strip()
         descending = name.startswith("-")
@@ -284,7 +313,7 @@ def _sort_param(request: SearchRequest, raw: str, lenient: bool) -> None:
         if (
             request.resource_type == "*"
             or param is None
-            or not registry.is_searchable(request.resource_type, param)
+            or not reg.is_searchable(request.resource_type, param)
         ):
             if lenient:
                 continue

@@ -7,6 +7,7 @@ compile is known but not yet searchable: a search using it answers a clear "not 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from platform_core.fhir import definitions
@@ -94,3 +95,70 @@ def searchable_codes(resource_type: str) -> frozenset[str]:
 def is_searchable(resource_type: str, param: SearchParameterDef) -> bool:
     """True when searches on ``param`` can be answered."""
     return param.code in searchable_codes(resource_type)
+
+
+@dataclass(frozen=True)
+class CustomParameter:
+    """A SearchParameter resource created on this server, as the registry uses it."""
+
+    resource_id: str
+    param: SearchParameterDef
+    bases: tuple[str, ...]
+    status: str
+    """``reindexing`` (written on every write, not yet searchable), ``active`` or ``failed``."""
+    processed: int = 0
+    total: int = 0
+
+
+class SearchRegistry:
+    """The parameters a search or a write uses: the official R4 ones plus the server's custom
+    SearchParameters. Built per request from a snapshot, so every node sees the same set."""
+
+    def __init__(self, custom: tuple[CustomParameter, ...] = ()) -> None:
+        self.custom = custom
+        self._by_type: dict[str, list[CustomParameter]] = {}
+        for item in custom:
+            for base in item.bases:
+                self._by_type.setdefault(base, []).append(item)
+
+    def parameters_for(self, resource_type: str) -> dict[str, SearchParameterDef]:
+        """Every parameter of ``resource_type`` by code (custom ones included)."""
+        extra = self._by_type.get(resource_type)
+        if not extra:
+            return parameters_for(resource_type)
+        merged = dict(parameters_for(resource_type))
+        merged.update({c.param.code: c.param for c in extra})
+        return merged
+
+    def indexed_parameters(
+        self, resource_type: str
+    ) -> tuple[tuple[SearchParameterDef, object], ...]:
+        """What a write indexes: official plus custom parameters that are being indexed or
+        active (so that writes during a reindex are never missed)."""
+        extra = self._by_type.get(resource_type)
+        if not extra:
+            return indexed_parameters(resource_type)
+        compiled = [
+            (c.param, compile_expression(c.param.expression or "", resource_type))
+            for c in extra
+            if c.status in {"reindexing", "active"}
+        ]
+        return indexed_parameters(resource_type) + tuple((p, x) for p, x in compiled if x)
+
+    def is_searchable(self, resource_type: str, param: SearchParameterDef) -> bool:
+        """Official indexed parameters, and custom ones whose reindex has completed."""
+        for item in self._by_type.get(resource_type, ()):
+            if item.param.code == param.code:
+                return item.status == "active"
+        return is_searchable(resource_type, param)
+
+    def pending(self, resource_type: str, code: str) -> CustomParameter | None:
+        """The custom parameter ``code`` of ``resource_type`` if it is not searchable yet."""
+        for item in self._by_type.get(resource_type, ()):
+            if item.param.code == code and item.status != "active":
+                return item
+        return None
+
+
+OFFICIAL = SearchRegistry()
+"""The registry without custom parameters."""

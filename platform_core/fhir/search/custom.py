@@ -1,0 +1,167 @@
+"""Custom SearchParameter resources: registration on write, and the snapshot searches use.
+
+Creating or changing a SearchParameter through the API registers it in ``fhir_search_param``
+in the same transaction, with status ``reindexing``: from then on every write indexes it, and
+the :mod:`.reindex` job indexes the resources that existed before. Searches may use it once the
+reindex has completed (status ``active``). The table is the truth for every node; each process
+keeps a snapshot for at most :data:`SNAPSHOT_TTL` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+
+from platform_core.db.schema import resource_table, search_param_table
+from platform_core.fhir import definitions, error_codes
+from platform_core.fhir.errors import FhirError
+from platform_core.fhir.instants import now_utc
+from platform_core.fhir.search import registry
+from platform_core.fhir.search.extract import compile_expression
+from platform_core.fhir.search.model import SearchParameterDef
+
+SNAPSHOT_TTL = 1.0
+"""Seconds a process reuses its snapshot of the custom parameters."""
+CUSTOM_TYPES = frozenset({"token", "string", "date", "number", "quantity", "reference", "uri"})
+S = search_param_table.c
+
+
+def parse_definition(resource: dict[str, Any]) -> tuple[str, str, str, tuple[str, ...], str]:
+    """(code, type, expression, bases, targets) of a SearchParameter; 400 when Fireside could
+    not index it, so that a parameter is never accepted and then silently useless."""
+    code, kind = resource.get("code"), resource.get("type")
+    expression = resource.get("expression")
+    bases = tuple(resource.get("base") or ())
+
+    def reject(message: str) -> FhirError:
+        return FhirError.of(400, error_codes.UNSUPPORTED_SEARCH_FEATURE, message, "SearchParameter")
+
+    if kind not in CUSTOM_TYPES:
+        raise reject(
+            f"custom parameters of type {kind!r} are not supported; use one of "
+            f"{', '.join(sorted(CUSTOM_TYPES))}"
+        )
+    if not isinstance(expression, str):
+        raise reject("a custom SearchParameter needs an expression")
+    for base in bases:
+        if not definitions.is_resource_type(base):
+            raise reject(f"base {base!r} is not a resource type")
+        if compile_expression(expression, base) is None:
+            raise reject(
+                f"the expression {expression!r} is outside what the indexer compiles for {base}: "
+                "paths, ofType()/as, where(field='value') and where(resolve() is Type)"
+            )
+        official = registry.parameters_for(base).get(code or "")
+        if official is not None:
+            raise reject(f"{base} already has a parameter {code!r}")
+    targets = " ".join(resource.get("target") or ())
+    return str(code), str(kind), expression, bases, targets
+
+
+def register(conn: Connection, resource_id: str, resource: dict[str, Any]) -> bool:
+    """Record (or re-record) a SearchParameter; True when a reindex must run."""
+    if resource.get("status") == "retired":
+        retire(conn, resource_id)
+        return False
+    code, kind, expression, bases, targets = parse_definition(resource)
+    total = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(resource_table)
+        .where(resource_table.c.resource_type.in_(bases), resource_table.c.deleted.is_(False))
+    ).scalar_one()
+    values = {
+        "code": code,
+        "type": kind,
+        "expression": expression,
+        "bases": " ".join(bases),
+        "targets": targets,
+        "status": "reindexing",
+        "cursor_rid": 0,
+        "processed": 0,
+        "total": total,
+        "lease_owner": None,
+        "lease_until": None,
+        "error": None,
+        "updated_at": now_utc(),
+    }
+    updated = conn.execute(
+        sa.update(search_param_table)
+        .where(S.resource_id == resource_id)
+        .values(generation=S.generation + 1, **values)
+    ).rowcount
+    if not updated:
+        conn.execute(
+            sa.insert(search_param_table).values(resource_id=resource_id, generation=1, **values)
+        )
+    return True
+
+
+def retire(conn: Connection, resource_id: str) -> None:
+    """Stop using a SearchParameter (deleted or retired)."""
+    conn.execute(
+        sa.update(search_param_table)
+        .where(S.resource_id == resource_id)
+        .values(status="retired", updated_at=now_utc(), generation=S.generation + 1)
+    )
+
+
+def load(conn: Connection) -> tuple[registry.CustomParameter, ...]:
+    """Every custom parameter that is not retired."""
+    rows = conn.execute(
+        sa.select(
+            S.resource_id,
+            S.code,
+            S.type,
+            S.expression,
+            S.bases,
+            S.targets,
+            S.status,
+            S.processed,
+            S.total,
+        ).where(S.status != "retired")
+    ).all()
+    return tuple(
+        registry.CustomParameter(
+            resource_id=row.resource_id,
+            param=SearchParameterDef(
+                row.code, row.type, row.expression, tuple(row.targets.split())
+            ),
+            bases=tuple(row.bases.split()),
+            status=row.status,
+            processed=row.processed,
+            total=row.total,
+        )
+        for row in rows
+    )
+
+
+class CustomParameters:
+    """A per-process snapshot of the custom parameters, refreshed at most every second."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._snapshot: tuple[registry.CustomParameter, ...] = ()
+        self._loaded_at = -1.0e9
+
+    def registry(self) -> registry.SearchRegistry:
+        """The registry to use now."""
+        now = time.monotonic()
+        if now - self._loaded_at > SNAPSHOT_TTL:
+            with self._lock:
+                if now - self._loaded_at > SNAPSHOT_TTL:
+                    with self.engine.connect() as conn:
+                        self._snapshot = load(conn)
+                    self._loaded_at = now
+        if not self._snapshot:
+            return registry.OFFICIAL
+        return registry.SearchRegistry(self._snapshot)
+
+    def invalidate(self) -> None:
+        """Reload on next use (after this process changed a parameter)."""
+        self._loaded_at = -1.0e9
