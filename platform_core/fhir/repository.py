@@ -42,6 +42,7 @@ from platform_core.fhir.search.parse import parse_search
 from platform_core.fhir.search.registry import SearchRegistry
 from platform_core.fhir.search.reindex import Reindexer
 from platform_core.fhir.search.sql import count_matches, run_search
+from platform_core.fhir.search.valuesets import expand_in_criteria
 from platform_core.fhir.storage import history as history_sql
 from platform_core.fhir.storage import store
 from platform_core.fhir.storage.records import StoredResource
@@ -231,6 +232,7 @@ class Repository:
         """One page of matches of a parsed search."""
         self.policy.check(ctx, "search", request.resource_type)
         with self._reader(conn) as c:
+            expand_in_criteria(c, request)
             matches, cursor = run_search(c, request, self.base_url, limit=limit)
             total = None
             if request.total == "accurate" or request.summary == "count":

@@ -27,7 +27,7 @@ R = resource_table.c
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 MODIFIERS: dict[str, frozenset[str | None]] = {
-    "token": frozenset({None, "missing", "not", "text", "of-type"}),
+    "token": frozenset({None, "missing", "not", "text", "of-type", "in", "not-in"}),
     "string": frozenset({None, "missing", "exact", "contains"}),
     "date": frozenset({None, "missing"}),
     "number": frozenset({None, "missing"}),
@@ -84,9 +84,9 @@ def token_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
             continue
         if criterion.modifier == "of-type":
             parts = value.split("|")
-            if len(parts) != 3 or not parts[2]:
-                raise bad_value(criterion, value, ":of-type takes system|code|value")
-            ors.append(c.code == unescape(parts[2]))
+            if len(parts) != 3 or not all(parts):
+                raise bad_value(criterion, value, ":of-type takes type-system|type-code|value")
+            ors.append(c.code == unescape(value))
             continue
         system, code = split_pipe(value)
         if system is None:
@@ -317,7 +317,9 @@ def criterion_clause(
     if code == "_lastUpdated":
         return last_updated_condition(criterion, res.c.last_updated)
     table = INDEX_TABLES[criterion.param.type].alias()
-    base = [table.c.resource_type == resource_type, table.c.param == code]
+    # Identifier types are indexed under "<code>:of-type" as "type-system|type-code|value".
+    indexed_as = f"{code}:of-type" if criterion.modifier == "of-type" else code
+    base = [table.c.resource_type == resource_type, table.c.param == indexed_as]
     if criterion.modifier == "missing":
         (value,) = criterion.values[:1] or ("",)
         if value not in {"true", "false"} or len(criterion.values) != 1:

@@ -220,6 +220,8 @@ def index_rows(
             continue
         convert = CONVERTERS[param.type]
         for value in walk(resource, compiled):
+            if param.type == "token" and isinstance(value, dict) and "type" in value:
+                table.extend(_identifier_types(resource_type, rid, param.code, value))
             for row in convert(value, base_url):
                 key = tuple(row.values())
                 if key in seen:
@@ -229,3 +231,24 @@ def index_rows(
                     {"rid": rid, "resource_type": resource_type, "param": param.code, **row}
                 )
     return rows
+
+
+def _identifier_types(
+    resource_type: str, rid: int, code: str, identifier: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Rows for ``:of-type``: each type coding of an Identifier with its value."""
+    kind, value = identifier.get("type"), identifier.get("value")
+    if not isinstance(kind, dict) or not isinstance(value, str):
+        return []
+    return [
+        {
+            "rid": rid,
+            "resource_type": resource_type,
+            "param": f"{code}:of-type",
+            "system": None,
+            "code": f"{coding.get('system')}|{coding.get('code')}|{value}"[:512],
+            "text": None,
+        }
+        for coding in kind.get("coding", [])
+        if isinstance(coding, dict) and coding.get("system") and coding.get("code")
+    ]
