@@ -61,6 +61,7 @@ def _bundle(env: Env, request: FhirRequest, route: Route, conn: Connection | Non
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "metadata"): _metadata,
     ("POST", ""): _bundle,
+    ("GET", ""): type_level.system_search,
     ("GET", "_history"): history.history,
     ("GET", "T"): type_level.search,
     ("POST", "T/_search"): type_level.search,

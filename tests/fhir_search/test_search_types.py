@@ -228,3 +228,23 @@ def test_reference_type_modifier(fhir):
     # the patient parameter is subject.where(resolve() is Patient): a Group is not a patient
     assert ids(fhir.get("Observation?patient=g1")) == set()
     assert fhir.get("Observation?subject:Spaceship=g1").status_code == 400
+
+
+def test_whole_system_search(fhir, people):
+    org = fhir.create({"resourceType": "Organization", "name": "Clinic"})["id"]
+    found = ids(fhir.get(f"?_type=Patient,Organization&_id={people['zoe']},{org}"))
+    assert found == {people["zoe"], org}
+    assert ids(fhir.get(f"?_id={org}")) == {org}
+    assert ids(fhir.get("?_type=Organization")) == {org}
+    assert fhir.get("?_type=Spaceship").status_code == 404
+    assert fhir.get("?_type=Patient&family=zoe").status_code == 400  # not common to all types
+
+
+def test_links_self_first_next(fhir, people):
+    bundle = fhir.get("Patient?_count=1").get_json()
+    relations = {link["relation"]: link["url"] for link in bundle["link"]}
+    assert set(relations) == {"self", "first", "next"}
+    second = fhir.get(relations["next"].split("/fhir/", 1)[1]).get_json()
+    second_links = {link["relation"]: link["url"] for link in second["link"]}
+    assert "_cursor" in second_links["self"]
+    assert second_links["first"] == relations["first"]

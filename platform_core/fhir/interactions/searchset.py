@@ -32,7 +32,12 @@ def searchset_response(
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if page.total is not None:
         bundle["total"] = page.total
-    links = [{"relation": "self", "url": link(env, path, parsed.self_params)}]
+    links = [
+        {"relation": "self", "url": link(env, path, parsed.self_params)},
+        {"relation": "first", "url": link(env, path, parsed.self_params)},
+    ]
+    if parsed.cursor is not None:
+        links[0]["url"] = link(env, path, [*parsed.self_params, ("_cursor", parsed.cursor)])
     if page.next_cursor is not None:
         next_params = [*parsed.self_params, ("_cursor", page.next_cursor)]
         links.append({"relation": "next", "url": link(env, path, next_params)})
@@ -66,4 +71,4 @@ def _entry(env: Env, stored: StoredResource, parsed: SearchRequest, mode: str) -
 def link(env: Env, path: str, params: list[tuple[str, str]]) -> str:
     """An absolute link to ``path`` with ``params``."""
     query = urlencode(params)
-    return f"{env.base_url}/{path}" + (f"?{query}" if query else "")
+    return f"{env.base_url}/{path}".rstrip("/") + (f"?{query}" if query else "")

@@ -6,12 +6,13 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy import Connection
 
-from platform_core.fhir import error_codes
+from platform_core.fhir import definitions, error_codes
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.interactions.common import (
     Env,
     Route,
     body_resource,
+    check_type,
     content_type,
     prefer,
     require_resource,
@@ -66,3 +67,23 @@ def search(env: Env, request: FhirRequest, route: Route, conn: Connection | None
             "_summary",
         )
     return searchset_response(env, parsed, route.resource_type, conn)
+
+
+def system_search(
+    env: Env, request: FhirRequest, route: Route, conn: Connection | None
+) -> FhirResponse:
+    """``GET [base]?_type=A,B&...``: search across resource types (every type without
+    ``_type``); only the parameters common to all resources (``_id``, ``_lastUpdated``)."""
+    lenient = prefer(request, "handling") == "lenient"
+    params = [(k, v) for k, v in request.params if k != "_type"]
+    parsed = env.repository.parse_search("*", params, lenient=lenient)
+    raw_types = request.param("_type")
+    if raw_types:
+        wanted = [t.strip() for t in raw_types.split(",") if t.strip()]
+        for name in wanted:
+            check_type(name)
+        parsed.types = wanted
+        parsed.self_params.insert(0, ("_type", raw_types))
+    else:
+        parsed.types = sorted(definitions.resource_types())
+    return searchset_response(env, parsed, "", conn)
