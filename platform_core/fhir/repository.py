@@ -41,7 +41,7 @@ from platform_core.fhir.search.model import SearchRequest
 from platform_core.fhir.search.parse import parse_search
 from platform_core.fhir.search.registry import SearchRegistry
 from platform_core.fhir.search.reindex import Reindexer
-from platform_core.fhir.search.sql import count_matches, run_search
+from platform_core.fhir.search.sql import count_matches, estimate_matches, run_search
 from platform_core.fhir.search.valuesets import expand_in_criteria
 from platform_core.fhir.storage import history as history_sql
 from platform_core.fhir.storage import store
@@ -68,6 +68,7 @@ class SearchPage:
     next_cursor: str | None
     total: int | None
     included: list[StoredResource] = field(default_factory=list)
+    previous_cursor: str | None = None
 
 
 class ItemFailed(Exception):
@@ -233,11 +234,14 @@ class Repository:
         self.policy.check(ctx, "search", request.resource_type)
         with self._reader(conn) as c:
             expand_in_criteria(c, request)
-            matches, cursor = run_search(c, request, self.base_url, limit=limit)
+            found = run_search(c, request, self.base_url, limit=limit)
+            matches, cursor = found.matches, found.next_cursor
             total = None
             if request.total == "accurate" or request.summary == "count":
                 total = count_matches(c, request, self.base_url)
-            elif cursor is None and request.cursor is None:
+            elif request.total == "estimate":
+                total = estimate_matches(c, request, self.base_url)
+            elif request.total != "none" and cursor is None and request.cursor is None:
                 total = len(matches)
             included = []
             if request.includes and matches:
@@ -249,7 +253,7 @@ class Repository:
                     included = [i for i in included if i.resource_type in request.include_types]
                 if request.since is not None:
                     included = [i for i in included if i.last_updated >= request.since]
-        return SearchPage(matches, cursor, total, included)
+        return SearchPage(matches, cursor, total, included, found.previous_cursor)
 
     def find(
         self,

@@ -73,3 +73,40 @@ def test_sort_by_last_updated_and_id(fhir):
 def test_bad_sort_is_400(fhir):
     assert fhir.get("Patient?_sort=shoe-size").status_code == 400
     assert fhir.get("Patient?_sort=family&_cursor=garbage").status_code == 400
+
+
+def walk_back(fhir, url: str) -> list[str | None]:
+    """Go forward to the last page, then follow previous links back to the start."""
+    while True:
+        bundle = fhir.get(url).get_json()
+        nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        if not nxt:
+            break
+        url = nxt[0].split("/fhir/", 1)[1]
+    pages = []
+    while url:
+        bundle = fhir.get(url).get_json()
+        pages.append(
+            [(e["resource"].get("name") or [{}])[0].get("family") for e in bundle.get("entry", [])]
+        )
+        prev = [link["url"] for link in bundle["link"] if link["relation"] == "previous"]
+        url = prev[0].split("/fhir/", 1)[1] if prev else ""
+    return [name for page in reversed(pages) for name in page]
+
+
+def test_previous_links_walk_back_in_order(fhir):
+    for family in ("Okafor", "adeyemi", "Bello", "Mensah", "Zoë"):
+        fhir.create(patient(family, None))
+    fhir.create(patient(None, None))
+    forward = families(fhir, "Patient?_sort=-family&_count=2")
+    assert walk_back(fhir, "Patient?_sort=-family&_count=2") == forward
+    unsorted = families(fhir, "Patient?_count=4")
+    assert walk_back(fhir, "Patient?_count=4") == unsorted
+
+
+def test_total_modes(fhir):
+    for family in ("A", "B", "C"):
+        fhir.create(patient(family, None))
+    assert fhir.get("Patient?_total=accurate&_count=1").get_json()["total"] == 3
+    assert fhir.get("Patient?_total=estimate&_count=1").get_json()["total"] >= 0
+    assert "total" not in fhir.get("Patient?_total=none").get_json()

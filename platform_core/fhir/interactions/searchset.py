@@ -38,6 +38,9 @@ def searchset_response(
     ]
     if parsed.cursor is not None:
         links[0]["url"] = link(env, path, [*parsed.self_params, ("_cursor", parsed.cursor)])
+    if page.previous_cursor is not None:
+        previous_params = [*parsed.self_params, ("_cursor", page.previous_cursor)]
+        links.append({"relation": "previous", "url": link(env, path, previous_params)})
     if page.next_cursor is not None:
         next_params = [*parsed.self_params, ("_cursor", page.next_cursor)]
         links.append({"relation": "next", "url": link(env, path, next_params)})

@@ -55,13 +55,16 @@ def sort_expression(resource_type: str, param: SearchParameterDef, descending: b
     )
 
 
-def order_by(keys: list[tuple[Any, bool]]) -> list[Any]:
-    """ORDER BY clauses: each key with NULLs last, then the surrogate key."""
+def order_by(keys: list[tuple[Any, bool]], *, backward: bool = False) -> list[Any]:
+    """ORDER BY clauses: each key with NULLs last, then the surrogate key (all reversed when
+    reading backward, for a ``previous`` page)."""
     clauses = []
     for expr, descending in keys:
-        clauses.append(sa.case((expr.is_(None), 1), else_=0))
-        clauses.append(expr.desc() if descending else expr.asc())
-    clauses.append(R.rid)
+        nulls = sa.case((expr.is_(None), 1), else_=0)
+        clauses.append(nulls.desc() if backward else nulls.asc())
+        ascending = descending if backward else not descending
+        clauses.append(expr.asc() if ascending else expr.desc())
+    clauses.append(R.rid.desc() if backward else R.rid.asc())
     return clauses
 
 
@@ -77,23 +80,38 @@ def after(keys: list[tuple[Any, bool]], values: list[Any], rid: int) -> Any:
     return condition
 
 
-def encode_cursor(values: list[Any], rid: int) -> str:
-    """An opaque cursor holding the last row's sort values and rid."""
-    payload = [_encode_value(v) for v in values] + [rid]
+def before(keys: list[tuple[Any, bool]], values: list[Any], rid: int) -> Any:
+    """Rows strictly before the row with sort ``values`` and ``rid`` (NULLs last)."""
+    condition: Any = R.rid < rid
+    for (expr, descending), value in reversed(list(zip(keys, values, strict=True))):
+        if value is None:
+            condition = sa.or_(expr.is_not(None), sa.and_(expr.is_(None), condition))
+        else:
+            earlier = expr > value if descending else expr < value
+            condition = sa.or_(earlier, sa.and_(expr == value, condition))
+    return condition
+
+
+def encode_cursor(values: list[Any], rid: int, *, backward: bool = False) -> str:
+    """An opaque cursor: read after (or, ``backward``, before) the row with these sort values
+    and rid."""
+    payload = ["p" if backward else "n", *[_encode_value(v) for v in values], rid]
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, n_keys: int) -> tuple[list[Any], int]:
-    """Inverse of :func:`encode_cursor`; 400 when the cursor is not ours."""
+def decode_cursor(cursor: str, n_keys: int) -> tuple[list[Any], int, bool]:
+    """Inverse of :func:`encode_cursor` (values, rid, backward); 400 when not ours."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded))
-        if not isinstance(payload, list) or len(payload) != n_keys + 1:
+        if not isinstance(payload, list) or len(payload) != n_keys + 2:
             raise ValueError
-        *values, rid = payload
-        return [_decode_value(v) for v in values], int(rid)
-    except (ValueError, TypeError, KeyError):
+        direction, *values, rid = payload
+        if direction not in ("n", "p"):
+            raise ValueError
+        return [_decode_value(v) for v in values], int(rid), direction == "p"
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
         raise FhirError.of(
             400, error_codes.INVALID_SEARCH_VALUE, "Invalid paging cursor", "_cursor"
         ) from None

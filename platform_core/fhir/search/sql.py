@@ -6,14 +6,14 @@ so a deep page costs what the first does and concurrent writes never shift a pag
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from platform_core.db.schema import resource_table
-from platform_core.fhir import error_codes
-from platform_core.fhir.errors import FhirError
 from platform_core.fhir.search import sorting
 from platform_core.fhir.search.clauses import criterion_clause
 from platform_core.fhir.search.compartment import membership_clause
@@ -39,50 +39,55 @@ def build_where(request: SearchRequest, base_url: str) -> list[Any]:
     return conds
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of matches with the cursors of its neighbours (None at either end)."""
+
+    matches: list[StoredResource]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
 def run_search(
     conn: Connection, request: SearchRequest, base_url: str, *, limit: int | None = None
-) -> tuple[list[StoredResource], str | None]:
-    """One page of matches and the cursor of the next page (None on the last page)."""
+) -> Page:
+    """One page of matches, read forward (or backward from a ``previous`` cursor)."""
     conds = build_where(request, base_url)
     size = request.count if limit is None else limit
     columns = [R.rid, R.resource_type, R.id, R.version_id, R.last_updated, R.deleted, R.content]
-    if not request.sort:
-        if request.cursor is not None:
-            conds.append(R.rid > _int_cursor(request.cursor))
-        stmt = sa.select(*columns).where(*conds).order_by(R.rid).limit(size + 1)
-        rows = conn.execute(stmt).all()
-        page = [StoredResource(*row) for row in rows[:size]]
-        more = len(rows) > size and page
-        return page, str(page[-1].rid) if more else None
     keys = [
         (sorting.sort_expression(request.resource_type, param, desc), desc)
         for param, desc in request.sort
     ]
+    backward = False
     if request.cursor is not None:
-        values, rid = sorting.decode_cursor(request.cursor, len(keys))
-        conds.append(sorting.after(keys, values, rid))
+        values, rid, backward = sorting.decode_cursor(request.cursor, len(keys))
+        conds.append(
+            sorting.before(keys, values, rid) if backward else sorting.after(keys, values, rid)
+        )
     labelled = [expr.label(f"sort_{i}") for i, (expr, _) in enumerate(keys)]
     stmt = (
         sa.select(*columns, *labelled)
         .where(*conds)
-        .order_by(*sorting.order_by(keys))
+        .order_by(*sorting.order_by(keys, backward=backward))
         .limit(size + 1)
     )
-    rows = conn.execute(stmt).all()
-    page = [StoredResource(*row[:7]) for row in rows[:size]]
-    if len(rows) > size and page:
-        last = rows[size - 1]
-        return page, sorting.encode_cursor(list(last[7:]), last[0])
-    return page, None
-
-
-def _int_cursor(cursor: str) -> int:
-    try:
-        return int(cursor)
-    except ValueError:
-        raise FhirError.of(
-            400, error_codes.INVALID_SEARCH_VALUE, "Invalid paging cursor", "_cursor"
-        ) from None
+    rows = list(conn.execute(stmt).all())
+    more = len(rows) > size
+    rows = rows[:size]
+    if backward:
+        rows.reverse()
+    page = [StoredResource(*row[:7]) for row in rows]
+    if not rows:
+        return Page(page, None, None)
+    first, last = rows[0], rows[-1]
+    has_next = more if not backward else True
+    has_previous = more if backward else request.cursor is not None
+    return Page(
+        page,
+        sorting.encode_cursor(list(last[7:]), last[0]) if has_next else None,
+        sorting.encode_cursor(list(first[7:]), first[0], backward=True) if has_previous else None,
+    )
 
 
 def count_matches(conn: Connection, request: SearchRequest, base_url: str) -> int:
@@ -91,3 +96,16 @@ def count_matches(conn: Connection, request: SearchRequest, base_url: str) -> in
     return conn.execute(
         sa.select(sa.func.count()).select_from(resource_table).where(*conds)
     ).scalar_one()
+
+
+def estimate_matches(conn: Connection, request: SearchRequest, base_url: str) -> int:
+    """``_total=estimate``: PostgreSQL's planner estimate (no scan of the matches); SQLite,
+    which has none, counts."""
+    if conn.dialect.name != "postgresql":
+        return count_matches(conn, request, base_url)
+    stmt = sa.select(R.rid).where(*build_where(request, base_url))
+    sql = stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}").scalar_one()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
