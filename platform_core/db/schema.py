@@ -214,6 +214,14 @@ composite_index = _index_table(
 second a token, quantity, number, date or string, the optional third a number (the only
 shapes R4 defines)."""
 
+position_index = _index_table(
+    "fhir_ix_position",
+    sa.Column("latitude", sa.Numeric, nullable=False),
+    sa.Column("longitude", sa.Numeric, nullable=False),
+    indexes=[["resource_type", "param", "latitude", "longitude"]],
+)
+"""Geographic positions (Location ``near``), WGS84 degrees."""
+
 INDEX_TABLES: dict[str, sa.Table] = {
     "token": token_index,
     "string": string_index,
@@ -223,8 +231,9 @@ INDEX_TABLES: dict[str, sa.Table] = {
     "reference": reference_index,
     "uri": uri_index,
     "composite": composite_index,
+    "special": position_index,
 }
-"""Index table per search-parameter type (``special``, i.e. Location ``near``, has none yet)."""
+"""Index table per search-parameter type (R4's only indexed ``special`` one is ``near``)."""
 
 resource_table = ResourceRow.__table__
 version_table = ResourceVersionRow.__table__

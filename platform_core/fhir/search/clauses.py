@@ -35,6 +35,7 @@ MODIFIERS: dict[str, frozenset[str | None]] = {
     "reference": frozenset({None, "missing"}),
     "uri": frozenset({None, "missing", "above", "below"}),
     "composite": frozenset({None, "missing"}),
+    "special": frozenset({None, "missing"}),
 }
 """Modifiers answered per type (``reference`` also takes ``:[type]``)."""
 
@@ -267,6 +268,7 @@ CONDITIONS: dict[str, Callable[[Criterion, Any, str], Any]] = {
     "reference": reference_condition,
     "uri": uri_condition,
     "composite": lambda criterion, c, base_url: _composite(criterion, c, base_url),
+    "special": lambda criterion, c, base_url: near_condition(criterion, c),
 }
 """Per type: the condition on that type's index-table columns ``c`` for one criterion."""
 
@@ -347,3 +349,50 @@ def _composite(criterion: Criterion, c: Any, base_url: str) -> Any:
     from platform_core.fhir.search.composite import composite_condition
 
     return composite_condition(criterion, c, base_url)
+
+
+KM_PER_DEGREE_LAT = Decimal("110.574")
+KM_PER_DEGREE_LON_AT_EQUATOR = Decimal("111.320")
+DEFAULT_NEAR_KM = Decimal(10)
+"""Distance used when ``near`` gives none (R4 leaves it to the server)."""
+UNITS_IN_KM = {
+    "km": Decimal(1),
+    "m": Decimal("0.001"),
+    "mi": Decimal("1.609344"),
+    "[mi_i]": Decimal("1.609344"),
+}
+
+
+def near_condition(criterion: Criterion, c: Any) -> Any:
+    """``near=latitude|longitude[|distance[|units]]``: positions within the distance, by the
+    equirectangular approximation (arithmetic only, so SQLite and PostgreSQL agree; accurate
+    to well under 1% at the distances ``near`` is used for)."""
+    import math
+
+    ors = []
+    for value in criterion.values:
+        parts = value.split("|")
+        if not 2 <= len(parts) <= 4:
+            raise bad_value(criterion, value, "use latitude|longitude|distance|units")
+        lat = _number(criterion, value, parts[0])
+        lon = _number(criterion, value, parts[1])
+        distance = _number(criterion, value, parts[2]) if len(parts) > 2 and parts[2] else None
+        units = parts[3] if len(parts) > 3 and parts[3] else "km"
+        if units not in UNITS_IN_KM:
+            raise bad_value(criterion, value, f"units must be one of {', '.join(UNITS_IN_KM)}")
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise bad_value(criterion, value, "latitude or longitude out of range")
+        km = DEFAULT_NEAR_KM if distance is None else distance * UNITS_IN_KM[units]
+        cos_lat = Decimal(str(max(math.cos(math.radians(float(lat))), 1e-6)))
+        dlat = km / KM_PER_DEGREE_LAT
+        dlon = km / (KM_PER_DEGREE_LON_AT_EQUATOR * cos_lat)
+        dy = (c.latitude - lat) * KM_PER_DEGREE_LAT
+        dx = (c.longitude - lon) * KM_PER_DEGREE_LON_AT_EQUATOR * cos_lat
+        ors.append(
+            sa.and_(
+                c.latitude.between(lat - dlat, lat + dlat),  # the index narrows first
+                c.longitude.between(lon - dlon, lon + dlon),
+                dx * dx + dy * dy <= km * km,
+            )
+        )
+    return sa.or_(*ors)

@@ -16,7 +16,7 @@ from platform_core.fhir.search.extract import compile_expression
 from platform_core.fhir.search.model import SearchParameterDef
 
 INDEXED_TYPES = frozenset(
-    {"token", "reference", "string", "date", "number", "quantity", "uri", "composite"}
+    {"token", "reference", "string", "date", "number", "quantity", "uri", "composite", "special"}
 )
 """Parameter types the index is written for (the search issue extends this)."""
 

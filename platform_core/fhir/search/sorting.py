@@ -31,6 +31,7 @@ SORT_COLUMNS = {
     "quantity": ("low", "high"),
     "reference": ("target_id", "target_id"),
     "uri": ("uri", "uri"),
+    "special": ("latitude", "latitude"),
 }
 """Index column a sort reads, ascending and descending."""
 

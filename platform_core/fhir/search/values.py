@@ -174,6 +174,16 @@ def uri_rows(value: Any, base_url: str) -> Iterator[Row]:
         yield {"uri": value.split("|", 1)[0][:1024]}
 
 
+def position_rows(value: Any, base_url: str) -> Iterator[Row]:
+    """A Location.position (WGS84 latitude and longitude)."""
+    if not isinstance(value, dict):
+        return
+    lat, lon = value.get("latitude"), value.get("longitude")
+    if isinstance(lat, int | Decimal) and isinstance(lon, int | Decimal):
+        if not isinstance(lat, bool) and not isinstance(lon, bool):
+            yield {"latitude": Decimal(lat), "longitude": Decimal(lon)}
+
+
 CONVERTERS: dict[str, Callable[[Any, str], Iterator[Row]]] = {
     "token": token_rows,
     "reference": reference_rows,
@@ -182,5 +192,6 @@ CONVERTERS: dict[str, Callable[[Any, str], Iterator[Row]]] = {
     "number": number_rows,
     "quantity": quantity_rows,
     "uri": uri_rows,
+    "special": position_rows,
 }
-"""Converter per search-parameter type (composite and special come later)."""
+"""Converter per search-parameter type (composites are built in :mod:`.composite`)."""

@@ -125,6 +125,7 @@ _RECORD_TYPES = {
     "composite": "resource_type text, param text, c0_system text, c0_code text, "
     "c1_system text, c1_code text, c1_text text, c1_low numeric, c1_high numeric, "
     "c1_dlow timestamptz, c1_dhigh timestamptz, c2_low numeric, c2_high numeric",
+    "special": "resource_type text, param text, latitude numeric, longitude numeric",
 }
 """Column types of each index table, for ``jsonb_to_recordset``."""
 
