@@ -179,9 +179,9 @@ def position_rows(value: Any, base_url: str) -> Iterator[Row]:
     if not isinstance(value, dict):
         return
     lat, lon = value.get("latitude"), value.get("longitude")
-    if isinstance(lat, int | Decimal) and isinstance(lon, int | Decimal):
-        if not isinstance(lat, bool) and not isinstance(lon, bool):
-            yield {"latitude": Decimal(lat), "longitude": Decimal(lon)}
+    numbers = all(isinstance(v, int | Decimal) and not isinstance(v, bool) for v in (lat, lon))
+    if numbers:
+        yield {"latitude": Decimal(lat), "longitude": Decimal(lon)}
 
 
 CONVERTERS: dict[str, Callable[[Any, str], Iterator[Row]]] = {
