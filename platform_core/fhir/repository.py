@@ -268,6 +268,21 @@ class Repository:
         request = self.parse_condition(resource_type, query)
         return self.search(ctx, request, conn=conn, limit=2).matches
 
+    def find_one(
+        self,
+        ctx: RequestContext,
+        resource_type: str,
+        query: str,
+        *,
+        conn: Connection | None = None,
+    ) -> StoredResource | None:
+        """The one resource matching a condition, None when none does; 412 when several do
+        (the answer FHIR gives for conditional interactions)."""
+        matches = self.find(ctx, resource_type, query, conn=conn)
+        if len(matches) > 1:
+            raise multiple_matches(resource_type, query)
+        return matches[0] if matches else None
+
     def parse_condition(self, resource_type: str, query: str) -> SearchRequest:
         """Parse the search in a conditional interaction; it must have criteria."""
         pairs = parse_qsl(query, keep_blank_values=True)
@@ -385,7 +400,7 @@ class Repository:
         for _ in range(3):
             matches = self.search(ctx, request, conn=conn, limit=2).matches
             if len(matches) > 1:
-                raise _multiple(resource_type, condition)
+                raise multiple_matches(resource_type, condition)
             if matches:
                 return WriteResult(matches[0], created=False)
             try:
@@ -559,7 +574,8 @@ def _conflict(resource_type: str, resource_id: str) -> FhirError:
     )
 
 
-def _multiple(resource_type: str, condition: str) -> FhirError:
+def multiple_matches(resource_type: str, condition: str) -> FhirError:
+    """412: a conditional interaction matched more than one resource."""
     return FhirError.of(
         412,
         error_codes.MULTIPLE_MATCHES,

@@ -205,30 +205,21 @@ def _settle_identity(
         if entry.method == "POST":
             condition = entry.headers.get("if-none-exist")
             if condition:
-                found = env.repository.find(env.ctx, rtype, condition.split("?", 1)[-1], conn=conn)
-                if len(found) > 1:
-                    raise FhirError.of(
-                        412,
-                        error_codes.MULTIPLE_MATCHES,
-                        f"More than one {rtype} matches {condition!r}",
-                    )
-                if found:
-                    matched[entry.index] = found[0]
+                query = condition.split("?", 1)[-1]
+                existing = env.repository.find_one(env.ctx, rtype, query, conn=conn)
+                if existing is not None:
+                    matched[entry.index] = existing
                     if entry.full_url:
-                        mapping[entry.full_url] = found[0].reference
+                        mapping[entry.full_url] = existing.reference
                     return
             assigned[entry.index] = new_id()
             if entry.full_url:
                 mapping[entry.full_url] = f"{rtype}/{assigned[entry.index]}"
         elif entry.method in {"PUT", "PATCH", "DELETE"} and "?" in entry.url:
             _, _, query = entry.url.partition("?")
-            found = env.repository.find(env.ctx, rtype, query, conn=conn)
-            if len(found) > 1:
-                raise FhirError.of(
-                    412, error_codes.MULTIPLE_MATCHES, f"More than one {rtype} matches {query!r}"
-                )
-            if found:
-                assigned[entry.index] = found[0].reference
+            existing = env.repository.find_one(env.ctx, rtype, query, conn=conn)
+            if existing is not None:
+                assigned[entry.index] = existing.reference
             elif entry.method == "PUT":
                 body_id = entry.resource.get("id") if isinstance(entry.resource, dict) else None
                 assigned[entry.index] = f"{rtype}/{body_id or new_id()}"

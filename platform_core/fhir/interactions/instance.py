@@ -101,16 +101,9 @@ def conditional_update(
     resource = require_resource(body_resource(request), route.resource_type)
     condition = route.extra["query"]
     with write_conn(env, conn) as c:
-        matches = env.repository.find(env.ctx, route.resource_type, condition, conn=c)
-        if len(matches) > 1:
-            raise FhirError.of(
-                412,
-                error_codes.MULTIPLE_MATCHES,
-                f"More than one {route.resource_type} matches {condition!r}",
-            )
+        target = env.repository.find_one(env.ctx, route.resource_type, condition, conn=c)
         body_id = resource.get("id")
-        if matches:
-            target = matches[0]
+        if target is not None:
             if body_id is not None and body_id != target.id:
                 raise FhirError.of(
                     400,
@@ -207,14 +200,8 @@ def conditional_delete(
     assert route.resource_type
     condition = route.extra["query"]
     with write_conn(env, conn) as c:
-        matches = env.repository.find(env.ctx, route.resource_type, condition, conn=c)
-        if len(matches) > 1:
-            raise FhirError.of(
-                412,
-                error_codes.MULTIPLE_MATCHES,
-                f"More than one {route.resource_type} matches {condition!r}",
-            )
-        if not matches:
+        target = env.repository.find_one(env.ctx, route.resource_type, condition, conn=c)
+        if target is None:
             return FhirResponse(204)
-        stored = env.repository.delete(env.ctx, c, route.resource_type, matches[0].id)
+        stored = env.repository.delete(env.ctx, c, route.resource_type, target.id)
     return FhirResponse(204, headers={"ETag": stored.etag})

@@ -211,19 +211,7 @@ def insert_new_many(
     ]
     conn.execute(
         sa.insert(version_table),
-        [
-            {
-                "rid": s.rid,
-                "version_id": 1,
-                "resource_type": s.resource_type,
-                "id": s.id,
-                "last_updated": s.last_updated,
-                "method": method,
-                "deleted": False,
-                "content": s.content,
-            }
-            for s in stored
-        ],
+        [_version_row(s, method) for s in stored],
     )
     return stored
 
@@ -248,9 +236,9 @@ def _copy_new(
                 "rid": s.rid,
                 "resource_type": s.resource_type,
                 "id": s.id,
-                "version_id": 1,
+                "version_id": s.version_id,
                 "last_updated": s.last_updated,
-                "deleted": False,
+                "deleted": s.deleted,
                 "content": s.content,
             }
             for s in stored
@@ -259,19 +247,7 @@ def _copy_new(
     _copy_rows(
         conn,
         version_table,
-        [
-            {
-                "rid": s.rid,
-                "version_id": 1,
-                "resource_type": s.resource_type,
-                "id": s.id,
-                "last_updated": s.last_updated,
-                "method": method,
-                "deleted": False,
-                "content": s.content,
-            }
-            for s in stored
-        ],
+        [_version_row(s, method) for s in stored],
     )
     return stored
 
@@ -316,18 +292,21 @@ def insert_next_version(
 
 
 def _insert_version(conn: Connection, stored: StoredResource, method: str) -> None:
-    conn.execute(
-        sa.insert(version_table).values(
-            rid=stored.rid,
-            version_id=stored.version_id,
-            resource_type=stored.resource_type,
-            id=stored.id,
-            last_updated=stored.last_updated,
-            method=method,
-            deleted=stored.deleted,
-            content=stored.content,
-        )
-    )
+    conn.execute(sa.insert(version_table).values(**_version_row(stored, method)))
+
+
+def _version_row(stored: StoredResource, method: str) -> dict[str, Any]:
+    """The ``fhir_resource_version`` row of a stored version."""
+    return {
+        "rid": stored.rid,
+        "version_id": stored.version_id,
+        "resource_type": stored.resource_type,
+        "id": stored.id,
+        "last_updated": stored.last_updated,
+        "method": method,
+        "deleted": stored.deleted,
+        "content": stored.content,
+    }
 
 
 def delete_index_rows(conn: Connection, rid: int, kinds: Iterable[str]) -> None:
