@@ -90,3 +90,23 @@ def test_bad_include_is_400(fhir):
     assert fhir.get("Observation?_include:deep=Observation:subject").status_code == 400
     lenient = fhir.get("Observation?_include=Nonsense", headers={"Prefer": "handling=lenient"})
     assert lenient.status_code == 200
+
+
+def test_list_parameter(fhir):
+    a = fhir.create({"resourceType": "Patient"})["id"]
+    b = fhir.create({"resourceType": "Patient"})["id"]
+    fhir.create({"resourceType": "Patient"})
+    lst = fhir.create(
+        {
+            "resourceType": "List",
+            "id": "x",
+            "status": "current",
+            "mode": "working",
+            "entry": [
+                {"item": {"reference": f"Patient/{a}"}},
+                {"item": {"reference": f"Patient/{b}"}},
+            ],
+        }
+    )["id"]
+    found = entries(fhir.get(f"Patient?_list={lst}"))
+    assert found["match"] == {f"Patient/{a}", f"Patient/{b}"}

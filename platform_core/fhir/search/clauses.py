@@ -318,6 +318,8 @@ def criterion_clause(
         return sa.not_(ids) if criterion.modifier == "not" else ids
     if code == "_lastUpdated":
         return last_updated_condition(criterion, res.c.last_updated)
+    if code == "_list":
+        return list_condition(criterion, resource_type, res)
     table = INDEX_TABLES[criterion.param.type].alias()
     # Identifier types are indexed under "<code>:of-type" as "type-system|type-code|value".
     indexed_as = f"{code}:of-type" if criterion.modifier == "of-type" else code
@@ -396,3 +398,21 @@ def near_condition(criterion: Criterion, c: Any) -> Any:
             )
         )
     return sa.or_(*ors)
+
+
+def list_condition(criterion: Criterion, resource_type: str, res: Any) -> Any:
+    """``_list=id``: resources that List/id has as an entry item."""
+    x = INDEX_TABLES["reference"].alias()
+    lists = resource_table.alias()
+    list_rids = sa.select(lists.c.rid).where(
+        lists.c.resource_type == "List",
+        lists.c.deleted.is_(False),
+        lists.c.id.in_([unescape(v) for v in criterion.values]),
+    )
+    members = sa.select(x.c.target_id).where(
+        x.c.resource_type == "List",
+        x.c.param == "item",
+        x.c.target_type == resource_type,
+        x.c.rid.in_(list_rids),
+    )
+    return res.c.id.in_(members)

@@ -256,6 +256,8 @@ def _result_param(
 def _modifier_ok(param: SearchParameterDef, modifier: str | None) -> bool:
     if param.code == "_id":
         return modifier in {None, "not"}
+    if param.code == "_list":
+        return modifier is None
     if param.code == "_lastUpdated":
         return modifier is None
     if param.type == "reference" and modifier and modifier[:1].isupper():

@@ -25,6 +25,7 @@ NOT_IMPLEMENTED = frozenset({"phonetic"})
 algorithm): known, but not indexed or advertised until implemented."""
 
 SPECIAL = {
+    "_list": SearchParameterDef("_list", "reference", None),
     "_id": SearchParameterDef("_id", "token", None),
     "_lastUpdated": SearchParameterDef("_lastUpdated", "date", None),
 }
