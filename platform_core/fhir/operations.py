@@ -11,6 +11,7 @@ from platform_core.fhir import error_codes
 from platform_core.fhir.errors import FhirError, operation_outcome
 from platform_core.fhir.interactions.common import Env, Route, body_resource, check_id
 from platform_core.fhir.request import FhirRequest, FhirResponse
+from platform_core.fhir.search import custom
 
 VALIDATE_MODES = frozenset({"create", "update", "delete"})
 
@@ -70,7 +71,8 @@ def index_status(
         )
     check_id(route.resource_id)
     env.repository.read(env.ctx, "SearchParameter", route.resource_id, conn=conn)
-    state = custom_state(env.repository, route.resource_id)
+    with env.repository.engine.connect() as c:
+        state = custom.state(c, route.resource_id)
     if state is None:
         raise FhirError.of(
             404, error_codes.NOT_FOUND, f"SearchParameter/{route.resource_id} has no index"
@@ -83,18 +85,3 @@ def index_status(
     if state["error"]:
         parameters.append({"name": "error", "valueString": state["error"]})
     return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": parameters})
-
-
-def custom_state(repository: Any, resource_id: str) -> dict[str, Any] | None:
-    """The stored index state of a custom SearchParameter."""
-    import sqlalchemy as sa
-
-    from platform_core.db.schema import search_param_table as table
-
-    with repository.engine.connect() as c:
-        row = c.execute(
-            sa.select(table.c.status, table.c.processed, table.c.total, table.c.error).where(
-                table.c.resource_id == resource_id
-            )
-        ).first()
-    return dict(row._mapping) if row else None

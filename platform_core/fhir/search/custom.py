@@ -110,6 +110,14 @@ def retire(conn: Connection, resource_id: str) -> None:
     )
 
 
+def state(conn: Connection, resource_id: str) -> dict[str, Any] | None:
+    """The index state of a custom SearchParameter (status, processed, total, error)."""
+    row = conn.execute(
+        sa.select(S.status, S.processed, S.total, S.error).where(S.resource_id == resource_id)
+    ).first()
+    return dict(row._mapping) if row else None
+
+
 def load(conn: Connection) -> tuple[registry.CustomParameter, ...]:
     """Every custom parameter that is not retired."""
     rows = conn.execute(
