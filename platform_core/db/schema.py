@@ -116,7 +116,9 @@ class SearchParamRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-def _index_table(name: str, *columns: sa.Column[object], indexes: list[list[str]]) -> sa.Table:
+def _index_table(
+    name: str, *columns: sa.Column[object], indexes: list[list[str] | tuple[str, list[str]]]
+) -> sa.Table:
     """A search-index table: ``rid`` and ``param`` plus the type's own value columns."""
     table = sa.Table(
         name,
@@ -131,8 +133,12 @@ def _index_table(name: str, *columns: sa.Column[object], indexes: list[list[str]
         *columns,
     )
     sa.Index(f"ix_{name}_rid", table.c.rid)
-    for cols in indexes:
-        sa.Index(f"ix_{name}_{'_'.join(cols)}", *(table.c[c] for c in cols))
+    for spec in indexes:
+        # A (name, columns) pair names an index whose default name would pass 63 characters.
+        index_name, cols = (
+            spec if isinstance(spec, tuple) else (f"ix_{name}_{'_'.join(spec)}", spec)
+        )
+        sa.Index(index_name, *(table.c[c] for c in cols))
     return table
 
 
@@ -141,7 +147,7 @@ token_index = _index_table(
     sa.Column("system", sa.String(512), nullable=True),
     sa.Column("code", sa.String(512), nullable=True),
     sa.Column("text", sa.String(512), nullable=True),
-    indexes=[["resource_type", "param", "code", "system"]],
+    indexes=[["resource_type", "param", "code", "system", "rid"]],
 )
 """Token values: (system, code) of Coding, Identifier, ContactPoint, code, boolean..."""
 
@@ -149,7 +155,17 @@ string_index = _index_table(
     "fhir_ix_string",
     sa.Column("value_norm", sa.String(512), nullable=False),
     sa.Column("value_exact", sa.String(512), nullable=False),
-    indexes=[["resource_type", "param", "value_norm"]],
+    indexes=[["resource_type", "param", "value_exact"]],
+)
+# Prefix matches (LIKE 'abc%') use a B-tree only in byte order: varchar_pattern_ops on
+# PostgreSQL, whatever the database collation (C.UTF-8 is not "C" to PostgreSQL 15).
+sa.Index(
+    "ix_fhir_ix_string_prefix",
+    string_index.c.resource_type,
+    string_index.c.param,
+    string_index.c.value_norm,
+    string_index.c.rid,
+    postgresql_ops={"value_norm": "varchar_pattern_ops"},
 )
 """String values, case- and accent-folded for the default starts-with match, and exact."""
 
@@ -157,7 +173,7 @@ date_index = _index_table(
     "fhir_ix_date",
     sa.Column("low", UTCDateTime, nullable=True),
     sa.Column("high", UTCDateTime, nullable=True),
-    indexes=[["resource_type", "param", "low"], ["resource_type", "param", "high"]],
+    indexes=[["resource_type", "param", "low", "high", "rid"], ["resource_type", "param", "high"]],
 )
 """Dates as the [low, high] instant range their precision implies (open ends are NULL)."""
 
@@ -184,7 +200,12 @@ reference_index = _index_table(
     sa.Column("target_type", sa.String(64), nullable=True),
     sa.Column("target_id", sa.String(64), nullable=True),
     sa.Column("url", sa.String(1024), nullable=True),
-    indexes=[["resource_type", "param", "target_id", "target_type"]],
+    indexes=[
+        (
+            "ix_fhir_ix_reference_type_param_target_rid",
+            ["resource_type", "param", "target_id", "target_type", "rid"],
+        )
+    ],
 )
 """References, local ones split into target type and id, others kept as URL."""
 

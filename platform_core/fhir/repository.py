@@ -41,7 +41,7 @@ from platform_core.fhir.search.model import SearchRequest
 from platform_core.fhir.search.parse import parse_search
 from platform_core.fhir.search.registry import SearchRegistry
 from platform_core.fhir.search.reindex import Reindexer
-from platform_core.fhir.search.sql import count_matches, estimate_matches, run_search
+from platform_core.fhir.search.sql import Page, count_matches, estimate_matches, run_search
 from platform_core.fhir.search.valuesets import expand_in_criteria
 from platform_core.fhir.storage import history as history_sql
 from platform_core.fhir.storage import store
@@ -234,7 +234,10 @@ class Repository:
         self.policy.check(ctx, "search", request.resource_type)
         with self._reader(conn) as c:
             expand_in_criteria(c, request)
-            found = run_search(c, request, self.base_url, limit=limit)
+            if request.summary == "count":
+                found = Page([], None, None)  # the count alone is asked for
+            else:
+                found = run_search(c, request, self.base_url, limit=limit)
             matches, cursor = found.matches, found.next_cursor
             total = None
             if request.total == "accurate" or request.summary == "count":

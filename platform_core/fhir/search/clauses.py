@@ -320,19 +320,41 @@ def criterion_clause(
         return last_updated_condition(criterion, res.c.last_updated)
     if code == "_list":
         return list_condition(criterion, resource_type, res)
-    table = INDEX_TABLES[criterion.param.type].alias()
-    # Identifier types are indexed under "<code>:of-type" as "type-system|type-code|value".
-    indexed_as = f"{code}:of-type" if criterion.modifier == "of-type" else code
-    base = [table.c.resource_type == resource_type, table.c.param == indexed_as]
     if criterion.modifier == "missing":
         (value,) = criterion.values[:1] or ("",)
         if value not in {"true", "false"} or len(criterion.values) != 1:
             raise bad_value(criterion, ",".join(criterion.values), ":missing takes true or false")
-        has = res.c.rid.in_(sa.select(table.c.rid).where(*base))
+        table = INDEX_TABLES[criterion.param.type].alias()
+        has = res.c.rid.in_(
+            sa.select(table.c.rid).where(
+                table.c.resource_type == resource_type, table.c.param == code
+            )
+        )
         return sa.not_(has) if value == "true" else has
-    cond = CONDITIONS[criterion.param.type](criterion, table.c, base_url)
-    match = res.c.rid.in_(sa.select(table.c.rid).where(*base, cond))
+    match = res.c.rid.in_(matching_rids(criterion, resource_type, base_url))
     return sa.not_(match) if criterion.modifier == "not" else match
+
+
+def is_plain(criterion: Criterion) -> bool:
+    """A criterion answered by one index-table lookup (no chain, negation or special column)."""
+    return (
+        criterion.chain == ()
+        and criterion.has is None
+        and criterion.modifier not in {"missing", "not"}
+        and criterion.param.code not in {"_id", "_lastUpdated", "_list"}
+    )
+
+
+def matching_rids(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+    """``SELECT rid`` of the index rows a plain criterion matches."""
+    table = INDEX_TABLES[criterion.param.type].alias()
+    # Identifier types are indexed under "<code>:of-type" as "type-system|type-code|value".
+    code = criterion.param.code
+    indexed_as = f"{code}:of-type" if criterion.modifier == "of-type" else code
+    cond = CONDITIONS[criterion.param.type](criterion, table.c, base_url)
+    return sa.select(table.c.rid).where(
+        table.c.resource_type == resource_type, table.c.param == indexed_as, cond
+    )
 
 
 def last_updated_condition(criterion: Criterion, column: Any) -> Any:
