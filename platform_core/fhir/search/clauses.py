@@ -345,6 +345,16 @@ def is_plain(criterion: Criterion) -> bool:
     )
 
 
+def matching_rids_all(criteria: list[Criterion], resource_type: str, base_url: str = "") -> Any:
+    """``SELECT rid`` of index rows that meet every one of several plain criteria on the same
+    parameter (only valid for a single-valued parameter: see ``sql._merge_single_valued``)."""
+    table = INDEX_TABLES[criteria[0].param.type].alias()
+    conds = [CONDITIONS[c.param.type](c, table.c, base_url) for c in criteria]
+    return sa.select(table.c.rid).where(
+        table.c.resource_type == resource_type, table.c.param == criteria[0].param.code, *conds
+    )
+
+
 def matching_rids(criterion: Criterion, resource_type: str, base_url: str) -> Any:
     """``SELECT rid`` of the index rows a plain criterion matches."""
     table = INDEX_TABLES[criterion.param.type].alias()

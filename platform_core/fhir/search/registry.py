@@ -88,6 +88,32 @@ def indexed_parameters(resource_type: str) -> tuple[tuple[SearchParameterDef, ob
 
 
 @cache
+def _single_valued(resource_type: str, code: str) -> bool:
+    compiled = dict(indexed_parameters(resource_type)).get(parameters_for(resource_type).get(code))
+    if not isinstance(compiled, list) or len(compiled) != 1:
+        return False
+    try:
+        model = definitions.element_model(resource_type)
+    except KeyError:
+        return False
+    names: list[str] = []
+    for step in compiled[0]:
+        if step.kind != "name":
+            return False
+        names.append(step.arg)
+        element = model.element(".".join(names)) or model.element(".".join(names) + "[x]")
+        if element is None or element.max != 1:
+            return False
+    return True
+
+
+def is_single_valued(resource_type: str, param: SearchParameterDef) -> bool:
+    """True when ``param`` reaches at most one value per resource (``Patient.birthDate``),
+    judged from the element model along its one path."""
+    return _single_valued(resource_type, param.code)
+
+
+@cache
 def searchable_codes(resource_type: str) -> frozenset[str]:
     """Codes of the parameters of ``resource_type`` that searches can use."""
     return frozenset(SPECIAL) | {p.code for p, _ in indexed_parameters(resource_type)}
