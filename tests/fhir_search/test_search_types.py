@@ -248,3 +248,34 @@ def test_links_self_first_next(fhir, people):
     second_links = {link["relation"]: link["url"] for link in second["link"]}
     assert "_cursor" in second_links["self"]
     assert second_links["first"] == relations["first"]
+
+
+def test_token_text_is_folded_and_literal(fhir):
+    cond = fhir.create(
+        {
+            "resourceType": "Condition",
+            "subject": {"reference": "Patient/p"},
+            "code": {
+                "coding": [
+                    {
+                        "system": "http://snomed.info/sct",
+                        "code": "40468003",
+                        "display": "Viral hepatitis",
+                    }
+                ],
+                "text": "Hépatite virale",
+            },
+        }
+    )["id"]
+    assert ids(fhir.get("Condition?code:text=hepatite")) == {cond}  # the concept's text
+    assert ids(fhir.get("Condition?code:text=VIRAL")) == {cond}  # a coding's display
+    assert ids(fhir.get("Condition?code:text=%25")) == set()  # % is literal
+
+
+def test_last_updated_is_a_millisecond_range(fhir):
+    created = fhir.create({"resourceType": "Basic", "code": {"text": "x"}})
+    stamp = created["meta"]["lastUpdated"]  # e.g. 2026-01-01T00:00:00.123Z
+    assert ids(fhir.get(f"Basic?_lastUpdated={stamp}")) == {created["id"]}
+    assert ids(fhir.get(f"Basic?_lastUpdated=ge{stamp}")) == {created["id"]}
+    assert ids(fhir.get(f"Basic?_lastUpdated=gt{stamp}")) == set()
+    assert ids(fhir.get(f"Basic?_lastUpdated=lt{stamp}")) == set()

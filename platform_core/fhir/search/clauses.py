@@ -11,6 +11,7 @@ precision implies, ``[pl, ph)``; the resource value is its stored ``[rl, rh)`` (
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -81,7 +82,8 @@ def token_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
     ors = []
     for value in criterion.values:
         if criterion.modifier == "text":
-            ors.append(sa.func.lower(c.text).like(_like_prefix(value.lower())))
+            # ``text`` is stored folded (case and accents), like strings.
+            ors.append(c.text.like(_like_prefix(normalize(unescape(value))), escape="\\"))
             continue
         if criterion.modifier == "of-type":
             parts = value.split("|")
@@ -368,14 +370,31 @@ def matching_rids(criterion: Criterion, resource_type: str, base_url: str) -> An
 
 
 def last_updated_condition(criterion: Criterion, column: Any) -> Any:
-    """``_lastUpdated`` with prefixes: an instant is a range of zero width at its value."""
+    """``_lastUpdated`` with prefixes. The stored instant has millisecond precision, so it
+    stands for the range ``[t, t + 1 ms)``; the prefix rules on that range reduce to plain
+    comparisons of ``t`` (so the column's index serves every prefix)."""
+    ms = timedelta(milliseconds=1)
     ors = []
     for value in criterion.values:
         prefix, text = split_prefix(value)
         rng = date_range(text)
         if rng is None:
             raise bad_value(criterion, value, "not a valid date, dateTime or instant")
-        ors.append(range_condition(prefix, column, column, *rng))
+        pl, ph = rng
+        contained = sa.and_(column >= pl, column <= ph - ms)
+        ors.append(
+            {
+                "eq": contained,
+                "ne": sa.not_(contained),
+                "gt": column > ph - ms,
+                "lt": column < pl,
+                "ge": column >= pl,
+                "le": column <= ph - ms,
+                "sa": column >= ph,
+                "eb": column <= pl - ms,
+                "ap": sa.and_(column < ph, column > pl - ms),
+            }[prefix]
+        )
     return sa.or_(*ors)
 
 

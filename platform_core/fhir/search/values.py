@@ -34,6 +34,10 @@ def normalize(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
+def _folded(text: Any) -> str | None:
+    return normalize(text)[:MAX_TEXT] if isinstance(text, str) else None
+
+
 def token_rows(value: Any, base_url: str) -> Iterator[Row]:
     """(system, code, text) of a Coding, CodeableConcept, Identifier, ContactPoint, code or
     boolean."""
@@ -43,20 +47,22 @@ def token_rows(value: Any, base_url: str) -> Iterator[Row]:
         yield {"system": None, "code": clip(value), "text": None}
     elif isinstance(value, dict):
         if "coding" in value or ("text" in value and "value" not in value):
+            # ``text`` (for ``:text``) is stored folded: each coding's display, and the
+            # concept's own text on a row of its own.
             for coding in value.get("coding", []):
                 if isinstance(coding, dict) and (coding.get("code") or coding.get("system")):
                     yield {
                         "system": clip(coding.get("system")),
                         "code": clip(coding.get("code")),
-                        "text": clip(coding.get("display") or value.get("text")),
+                        "text": _folded(coding.get("display")),
                     }
-            if "coding" not in value and "text" in value:
-                yield {"system": None, "code": None, "text": clip(value["text"])}
+            if isinstance(value.get("text"), str):
+                yield {"system": None, "code": None, "text": _folded(value["text"])}
         elif "code" in value:
             yield {
                 "system": clip(value.get("system")),
                 "code": clip(value.get("code")),
-                "text": clip(value.get("display")),
+                "text": _folded(value.get("display")),
             }
         elif "value" in value:
             system = value.get("system")
@@ -68,7 +74,7 @@ def token_rows(value: Any, base_url: str) -> Iterator[Row]:
                     if isinstance(value.get("type"), dict)
                     else None
                 )
-                yield {"system": clip(system), "code": clip(value["value"]), "text": clip(text)}
+                yield {"system": clip(system), "code": clip(value["value"]), "text": _folded(text)}
 
 
 def reference_rows(value: Any, base_url: str) -> Iterator[Row]:
