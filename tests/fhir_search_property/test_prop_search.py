@@ -18,8 +18,9 @@ Where the server was found to deviate from the spec (D1-D4 in the code below), a
 outcome the deviation could change is left out of that one comparison. D1 (``_lastUpdated`` as a
 point), D2 (``:text`` ignoring the concept text and accents) and D3 (``:text`` LIKE wildcards)
 have since been fixed in the server and pass in strict mode; D4 (SQLite stores numerics as
-binary floats, so values at a precision boundary may fall either way) remains. ``FIRESIDE_PROP_STRICT=1`` compares those too (and fails until the
-server is fixed); ``FIRESIDE_PROP_EXAMPLES=n`` sets the examples per test;
+binary floats, so values at a precision boundary may fall either way) remains.
+``FIRESIDE_PROP_STRICT=1`` compares those too (and fails where a deviation remains);
+``FIRESIDE_PROP_EXAMPLES=n`` sets the examples per test;
 ``FIRESIDE_PROP_RANDOM=1`` draws fresh examples instead of the fixed, derandomised ones.
 """
 
