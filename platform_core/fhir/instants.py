@@ -48,6 +48,27 @@ def parse_http_date(text: str) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """``value`` in UTC, clamped to the calendar (``0001-01-01T00:00+14:00`` is before year 1)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return _EARLIEST if value.year == 1 else _LATEST
+
+
+def _after(value: datetime, step: timedelta) -> datetime:
+    """``value + step`` in UTC, clamped to the last instant of year 9999 (the range of ``9999``
+    ends there rather than in a year Python cannot represent)."""
+    try:
+        return _utc(value + step)
+    except OverflowError:
+        return _LATEST
+
+
 def date_range(text: str) -> tuple[datetime, datetime] | None:
     """The half-open UTC range ``[low, high)`` a FHIR date/dateTime/instant value covers.
 
@@ -62,16 +83,16 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
         year = int(m["y"])
         if m["m"] is None:
             low = datetime(year, 1, 1, tzinfo=UTC)
-            return low, datetime(year + 1, 1, 1, tzinfo=UTC)
+            return low, _after(low, timedelta(days=366 if calendar.isleap(year) else 365))
         month = int(m["m"])
         if m["d"] is None:
             low = datetime(year, month, 1, tzinfo=UTC)
             days = calendar.monthrange(year, month)[1]
-            return low, low + timedelta(days=days)
+            return low, _after(low, timedelta(days=days))
         day = int(m["d"])
         if m["H"] is None:
             low = datetime(year, month, day, tzinfo=UTC)
-            return low, low + timedelta(days=1)
+            return low, _after(low, timedelta(days=1))
         tz = UTC
         if m["tz"] and m["tz"] != "Z":
             sign = 1 if m["tz"][0] == "+" else -1
@@ -82,13 +103,12 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
         hour, minute = int(m["H"]), int(m["M"])
         if m["S"] is None:
             low = datetime(year, month, day, hour, minute, tzinfo=tz)
-            return low.astimezone(UTC), (low + timedelta(minutes=1)).astimezone(UTC)
+            return _utc(low), _after(low, timedelta(minutes=1))
         second = int(m["S"])
         frac = m["f"] or ""
         micro = int((frac[1:] + "000000")[:6]) if frac else 0
         low = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
         step = timedelta(microseconds=10 ** max(0, 6 - (len(frac) - 1))) if frac else None
-        high = low + (step or timedelta(seconds=1))
-        return low.astimezone(UTC), high.astimezone(UTC)
+        return _utc(low), _after(low, step or timedelta(seconds=1))
     except ValueError:
         return None
