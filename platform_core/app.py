@@ -15,6 +15,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+from platform_core import identity, oauth
+from platform_core.auth.services import AuthServices
 from platform_core.config import Settings, load_settings
 from platform_core.db.engine import create_engine, create_read_engine
 from platform_core.fhir.engine import FhirEngine
@@ -33,6 +35,7 @@ class Core:
     db: Engine
     repository: Repository
     fhir: FhirEngine
+    auth: AuthServices
 
     def dispose(self) -> None:
         """Close every pooled database connection (tests, forked workers)."""
@@ -46,7 +49,7 @@ def build_core(settings: Settings) -> Core:
     repository = Repository(
         db, settings, validator=validate_resource, read_engine=create_read_engine(settings, db)
     )
-    return Core(settings, db, repository, FhirEngine(repository))
+    return Core(settings, db, repository, FhirEngine(repository), AuthServices.build(settings, db))
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -58,6 +61,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     core = build_core(settings)
     app.extensions["fireside"] = core
     app.register_blueprint(health.bp)
+    identity.init_app(app, core)
+    oauth.init_app(app, core)
     # Custom SearchParameters whose reindex a stopped process left unfinished.
     core.repository.reindexer.resume_all()
     # /fhir is served at the WSGI level, in front of Flask (see platform_core/web/fhir_wsgi.py).

@@ -42,6 +42,31 @@ class Settings:
     """How often a transaction Bundle is retried from scratch after a write conflict."""
     log_level: str = "INFO"
     """Python logging level name."""
+    auth_required: bool = True
+    """Every FHIR and API call needs a bearer token. ``false`` lets anonymous callers do
+    everything: for a developer's own machine only, never for real data."""
+    secret_key: str = ""
+    """Signs browser sessions and CSRF tokens; set it in the environment. Empty: a random
+    key is generated once and kept in ``var/secret_key``."""
+    access_token_ttl_s: int = 3600
+    """Lifetime of an access token, in seconds."""
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    """Lifetime of an ``offline_access`` refresh token, in seconds (``online_access`` ones
+    end with the user's session)."""
+    auth_code_ttl_s: int = 60
+    """Lifetime of an authorization code, in seconds (it is single-use)."""
+    signing_key_rotation_days: int = 30
+    """A new token-signing key is made after this many days; the old one keeps verifying
+    until the tokens it signed have expired."""
+    login_max_failures: int = 5
+    """Failed logins in a row that lock an account."""
+    lockout_s: int = 900
+    """How long a locked account stays locked, in seconds."""
+    password_reset_ttl_s: int = 3600
+    """Lifetime of a password-reset or email-verification link, in seconds."""
+    mail_url: str = ""
+    """Where mail goes: ``smtp://host:port`` or empty to write each message as a file under
+    ``var/mail/`` (the embedded default)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys not known to the core (plugins read their own)."""
 

@@ -1,0 +1,152 @@
+"""The keys that sign Fireside's tokens, kept in the database so every process and node
+signs with the same key and verifies with the same set.
+
+The newest key signs until ``sign_until``; after that a new one is made on first use (two
+processes racing both make one, which is harmless: both verify). A retired key stays in the
+JWKS until ``verify_until``, past the expiry of every token it signed, so rotation never
+breaks a token in flight.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, RSAKey
+from sqlalchemy.engine import Engine
+
+from platform_core.auth.schema import SigningKeyRow
+from platform_core.fhir.instants import now_utc
+
+SIGNING_ALG = "RS256"
+"""Access tokens and id tokens are RS256 (required for id tokens by OpenID Connect)."""
+_REFRESH_S = 30.0
+"""How long a process trusts its cached key set before looking at the database again."""
+
+
+class InvalidToken(Exception):
+    """A JWT whose signature, form or key is not valid here."""
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    signing: RSAKey | None
+    signing_kid: str | None
+    verify: KeySet
+    public: list[dict[str, Any]]
+    at: float
+
+
+class KeyRing:
+    """Signs and verifies JWTs with the database's current key set."""
+
+    def __init__(self, db: Engine, *, rotation: timedelta, longest_token: timedelta) -> None:
+        self.db = db
+        self.rotation = rotation
+        self.longest_token = longest_token
+        self._lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+
+    def _load(self) -> _Loaded:
+        now = now_utc()
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                sa.select(SigningKeyRow.__table__).where(SigningKeyRow.verify_until > now)
+            ).all()
+        rows = sorted(rows, key=lambda r: r.created_at, reverse=True)
+        current = next((r for r in rows if r.sign_until > now), None)
+        verify = KeySet([RSAKey.import_key(orjson.loads(r.public_jwk)) for r in rows])
+        signing = RSAKey.import_key(orjson.loads(current.private_jwk)) if current else None
+        return _Loaded(
+            signing,
+            current.kid if current else None,
+            verify,
+            [orjson.loads(r.public_jwk) for r in rows],
+            time.monotonic(),
+        )
+
+    def _state(self, *, need_signing: bool = False, kid: str | None = None) -> _Loaded:
+        loaded = self._loaded
+        stale = loaded is None or time.monotonic() - loaded.at > _REFRESH_S
+        missing = loaded is not None and (
+            (need_signing and loaded.signing is None)
+            or (kid is not None and all(k.get("kid") != kid for k in loaded.public))
+        )
+        if stale or missing:
+            with self._lock:
+                loaded = self._load()
+                if need_signing and loaded.signing is None:
+                    self._create_key()
+                    loaded = self._load()
+                self._loaded = loaded
+        assert loaded is not None
+        return loaded
+
+    def _create_key(self) -> None:
+        now = now_utc()
+        kid = uuid.uuid4().hex
+        key = RSAKey.generate_key(
+            2048, parameters={"kid": kid, "alg": SIGNING_ALG, "use": "sig"}, private=True
+        )
+        with self.db.begin() as conn:
+            conn.execute(
+                sa.insert(SigningKeyRow.__table__).values(
+                    kid=kid,
+                    alg=SIGNING_ALG,
+                    private_jwk=orjson.dumps(key.as_dict(private=True)).decode(),
+                    public_jwk=orjson.dumps(key.as_dict(private=False)).decode(),
+                    created_at=now,
+                    sign_until=now + self.rotation,
+                    verify_until=now + self.rotation + self.longest_token,
+                )
+            )
+
+    def rotate(self) -> str:
+        """Stop signing with the current key now and make a new one; returns its ``kid``.
+        The old key keeps verifying until its ``verify_until``."""
+        now = now_utc()
+        with self.db.begin() as conn:
+            conn.execute(
+                sa.update(SigningKeyRow.__table__)
+                .where(SigningKeyRow.sign_until > now)
+                .values(sign_until=now, verify_until=now + self.longest_token)
+            )
+        self._create_key()
+        with self._lock:
+            self._loaded = self._load()
+        assert self._loaded.signing_kid is not None
+        return self._loaded.signing_kid
+
+    def sign(self, claims: dict[str, Any], *, typ: str = "JWT") -> str:
+        """A compact JWS of ``claims`` with the current key."""
+        state = self._state(need_signing=True)
+        header = {"alg": SIGNING_ALG, "kid": state.signing_kid, "typ": typ}
+        return jwt.encode(header, claims, state.signing)
+
+    def decode(self, token: str) -> dict[str, Any]:
+        """The claims of a token this server signed; raises :class:`InvalidToken` when the
+        signature does not verify with a current key. Claims (exp, aud...) are the caller's
+        to check."""
+        try:
+            header = jws.extract_compact(token.encode()).protected
+        except (JoseError, ValueError) as exc:
+            raise InvalidToken("not a JWT") from exc
+        if header.get("alg") != SIGNING_ALG:
+            raise InvalidToken("unexpected algorithm")
+        state = self._state(kid=header.get("kid"))
+        try:
+            return dict(jwt.decode(token, state.verify, algorithms=[SIGNING_ALG]).claims)
+        except (JoseError, ValueError) as exc:
+            raise InvalidToken("signature does not verify") from exc
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys, as served at the JWKS endpoint."""
+        return {"keys": list(self._state(need_signing=True).public)}

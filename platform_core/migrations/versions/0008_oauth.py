@@ -1,0 +1,21 @@
+"""oauth: clients, authorization codes, refresh tokens, client-assertion jti, launch contexts
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-21
+"""
+
+from __future__ import annotations
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
