@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 
 from platform_core import identity, oauth
+from platform_core.auth.policy import SmartPolicy
 from platform_core.auth.services import AuthServices
 from platform_core.config import Settings, load_settings
 from platform_core.db.engine import create_engine, create_read_engine
@@ -48,6 +49,9 @@ def build_core(settings: Settings) -> Core:
     db = create_engine(settings)
     repository = Repository(
         db, settings, validator=validate_resource, read_engine=create_read_engine(settings, db)
+    )
+    repository.policy = SmartPolicy(
+        repository.base_url, lambda rtype, pairs: repository.parse_search(rtype, pairs).criteria
     )
     return Core(settings, db, repository, FhirEngine(repository), AuthServices.build(settings, db))
 

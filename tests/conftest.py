@@ -26,6 +26,10 @@ from platform_core.db.migrate import upgrade
 from platform_core.db.schema import Base
 
 BASE = "http://testserver"
+KEEP_BETWEEN_TESTS = frozenset({"oauth_signing_key"})
+"""Tables the per-test cleanup leaves alone: the signing key, so a process's cached key ring
+stays true (a key ring is per app and the app lives for the whole session)."""
+SYSTEM_SCOPE = "system/*.cruds"
 
 
 def database_url(tmp_dir: Path) -> str:
@@ -51,7 +55,8 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     engine = application.extensions["fireside"].db
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+            if table.name not in KEEP_BETWEEN_TESTS:
+                conn.execute(table.delete())
 
 
 @pytest.fixture
@@ -62,8 +67,9 @@ def db(app: Flask) -> sa.Engine:
 class FhirClient:
     """A thin FHIR JSON client over Flask's WSGI test client."""
 
-    def __init__(self, client: FlaskClient) -> None:
+    def __init__(self, client: FlaskClient, token: str | None = None) -> None:
         self.client = client
+        self.token = token
 
     def request(
         self,
@@ -76,6 +82,8 @@ class FhirClient:
         raw: bytes | None = None,
     ) -> Any:
         hdrs = dict(headers or {})
+        if self.token is not None:
+            hdrs.setdefault("Authorization", f"Bearer {self.token}")
         data = raw
         if body is not None:
             data = json.dumps(body).encode()
@@ -105,8 +113,35 @@ class FhirClient:
         return resp.get_json()
 
 
+def issue_token(app: Flask, scope: str = SYSTEM_SCOPE, **claims: Any) -> str:
+    """A real access token from the app's token service (``client_id`` defaults to
+    ``test-suite``; pass ``user_id``, ``patient``, ``generation``... for user tokens)."""
+    claims.setdefault("client_id", "test-suite")
+    token, _ = app.extensions["fireside"].auth.tokens.issue(scope=scope, **claims)
+    return token
+
+
 @pytest.fixture
 def fhir(app: Flask) -> FhirClient:
+    """A FHIR client holding a backend-services token with every ``system/`` permission."""
+    return FhirClient(app.test_client(), issue_token(app))
+
+
+@pytest.fixture
+def fhir_as(app: Flask) -> Any:
+    """``fhir_as(scope, **claims)``: a FHIR client with its own token."""
+    return lambda scope, **claims: FhirClient(app.test_client(), issue_token(app, scope, **claims))
+
+
+@pytest.fixture
+def http_headers(app: Flask) -> dict[str, str]:
+    """Headers for FHIR calls over real HTTP (``live_server``) with a ``system/`` token."""
+    return {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {issue_token(app)}"}
+
+
+@pytest.fixture
+def anonymous(app: Flask) -> FhirClient:
+    """A FHIR client without a token."""
     return FhirClient(app.test_client())
 
 

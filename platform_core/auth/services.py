@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
+from platform_core.auth.bearer import Authenticator
+from platform_core.auth.grants import GrantResolver
 from platform_core.auth.keys import KeyRing
 from platform_core.auth.tokens import TokenService
 from platform_core.config import Settings
@@ -21,6 +23,8 @@ class AuthServices:
 
     keys: KeyRing
     tokens: TokenService
+    grants: GrantResolver
+    authenticator: Authenticator
 
     @classmethod
     def build(cls, settings: Settings, db: Engine) -> AuthServices:
@@ -35,4 +39,5 @@ class AuthServices:
             audience=settings.fhir_base_url,
             ttl=settings.access_token_ttl_s,
         )
-        return cls(keys, tokens)
+        grants = GrantResolver(db)
+        return cls(keys, tokens, grants, Authenticator(tokens, grants))

@@ -1,19 +1,33 @@
-"""Access policy: the single place the repository asks "may this caller do this?".
+"""Access policy: the single place the repository asks "may this caller do this, and to which
+resources?".
 
-The core ships :class:`AllowAll`, used when no authorization server is configured (the
-embedded default for local development and for trusted internal callers). The identity module
-installs a policy that enforces SMART scopes, roles and compartments; the repository calls the
-policy for every interaction, so no path around it exists.
+The core ships :class:`AllowAll`, used when authorization is switched off (``auth_required =
+false``) and for trusted internal callers. The SMART policy (``platform_core.auth.policy``)
+enforces scopes, roles and compartments. The repository asks the policy for every interaction,
+so no path around it exists, and applies the :class:`AccessFilter` it answers inside the SQL:
+searches are narrowed, never filtered after the fact, so totals, paging, includes and history
+cannot reveal what the caller may not see.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from platform_core.fhir.context import RequestContext
 
 Interaction = str
-"""One of ``read vread search history create update patch delete operation``."""
+"""One of ``read vread history-instance search history create update patch delete
+operation``."""
+
+
+class AccessFilter(Protocol):
+    """Which resources a caller reaches, as a SQL condition."""
+
+    def clause(self, res: Any, resource_types: Sequence[str]) -> Any:
+        """A condition on the resource table ``res`` (current rows) true for exactly the rows
+        of ``resource_types`` the caller reaches."""
+        ...
 
 
 class AccessPolicy(Protocol):
@@ -25,13 +39,14 @@ class AccessPolicy(Protocol):
         interaction: Interaction,
         resource_type: str | None,
         resource: dict[str, Any] | None = None,
-    ) -> None:
-        """Raise a 401/403 ``FhirError`` if ``ctx`` may not perform ``interaction``."""
+    ) -> AccessFilter | None:
+        """Raise a 401/403 ``FhirError`` if ``ctx`` may not perform ``interaction`` on the type
+        at all; otherwise the filter of what it reaches, or None when it reaches everything."""
         ...
 
 
 class AllowAll:
-    """Lets every caller do everything (no authorization configured)."""
+    """Lets every caller do everything (authorization switched off)."""
 
     def check(
         self,
@@ -39,5 +54,5 @@ class AllowAll:
         interaction: Interaction,
         resource_type: str | None,
         resource: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> AccessFilter | None:
         return None

@@ -8,6 +8,7 @@ use :meth:`RequestContext.system`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,15 @@ class RequestContext:
     """The caller's network address, for audit."""
     request_id: str | None = None
     """The request id the logs carry."""
+    user_id: str | None = None
+    """The signed-in user behind the token, if any."""
+    grant: Any = None
+    """What the caller's token grants, as the access policy understands it (opaque here)."""
+    internal: bool = False
+    """A trusted internal caller (jobs, imports, the server itself): the policy lets it do
+    everything, including writing audit records."""
 
     @classmethod
     def system(cls, actor: str = "system") -> RequestContext:
         """A context with full access, for trusted internal callers."""
-        return cls(actor=actor)
+        return cls(actor=actor, internal=True)

@@ -1,8 +1,9 @@
 """The catalogue of stable Fireside error codes (``FS-nnnn``).
 
 Codes never change meaning once published; ``docs/error_codes.md`` lists them all and a test
-checks that the two agree. Ranges: 0xxx request and transport, 1xxx validation, 2xxx resource
-state and versioning, 3xxx search, 4xxx bundles, 5xxx patch and operations, 9xxx server faults.
+checks that the two agree. Ranges: 0xxx request and transport (06xx authorization), 1xxx
+validation, 2xxx resource state and versioning, 3xxx search, 4xxx bundles, 5xxx patch and
+operations, 9xxx server faults.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ NOT_ACCEPTABLE = _define("FS-0008", "not-supported", "Unsupported response forma
 BODY_REQUIRED = _define("FS-0009", "required", "A request body is required")
 INVALID_PARAMETER = _define("FS-0010", "invalid", "Invalid request parameter")
 INVALID_HEADER = _define("FS-0011", "invalid", "Invalid request header")
+
+# --- 06xx: authorization ----------------------------------------------------------------
+UNAUTHENTICATED = _define("FS-0601", "login", "No valid access token")
+FORBIDDEN = _define("FS-0602", "forbidden", "The token's scopes do not allow this")
+OUT_OF_REACH = _define("FS-0603", "forbidden", "The resource is outside the token's reach")
 
 # --- 1xxx: validation -------------------------------------------------------------------
 INVALID_RESOURCE = _define("FS-1000", "invalid", "The resource is not valid")

@@ -27,9 +27,9 @@ from sqlalchemy.exc import IntegrityError
 
 from platform_core.config import Settings
 from platform_core.db.engine import WRITE_OPTION
-from platform_core.db.schema import match_key_table
-from platform_core.fhir import error_codes, jsonio
-from platform_core.fhir.access import AccessPolicy, AllowAll
+from platform_core.db.schema import match_key_table, resource_table
+from platform_core.fhir import definitions, error_codes, jsonio
+from platform_core.fhir.access import AccessFilter, AccessPolicy, AllowAll
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError, Issue
 from platform_core.fhir.instants import format_instant, now_utc
@@ -181,9 +181,11 @@ class Repository:
         conn: Connection | None = None,
     ) -> StoredResource:
         """The current version; 404 if it never existed, 410 if deleted."""
-        self.policy.check(ctx, "read", resource_type)
+        access = self.policy.check(ctx, "read", resource_type)
         with self._reader(conn) as c:
             stored = store.read_current(c, resource_type, resource_id)
+            if stored is not None and not self._reaches(c, access, [stored]):
+                stored = None  # out of reach reads exactly like unknown
         if stored is None:
             raise FhirError.of(
                 404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
@@ -201,13 +203,15 @@ class Repository:
         self, ctx: RequestContext, resource_type: str, resource_id: str, version_id: str
     ) -> StoredResource:
         """One version; 404 if unknown, 410 if that version is a delete."""
-        self.policy.check(ctx, "vread", resource_type)
+        access = self.policy.check(ctx, "vread", resource_type)
         if not version_id.isdigit() or len(version_id) > 9:
             raise FhirError.of(
                 404, error_codes.VERSION_NOT_FOUND, f"Version {version_id!r} is not known"
             )
         with self._reader(None) as c:
             stored = store.read_version(c, resource_type, resource_id, int(version_id))
+            if stored is not None and not self._reaches(c, access, [stored]):
+                stored = None
         if stored is None:
             raise FhirError.of(
                 404,
@@ -231,7 +235,7 @@ class Repository:
         limit: int | None = None,
     ) -> SearchPage:
         """One page of matches of a parsed search."""
-        self.policy.check(ctx, "search", request.resource_type)
+        request.access = self.policy.check(ctx, "search", request.resource_type)
         with self._reader(conn) as c:
             expand_in_criteria(c, request)
             if request.summary == "count":
@@ -248,10 +252,9 @@ class Repository:
                 total = len(matches)
             included = []
             if request.includes and matches:
-                for include in request.includes:
-                    if include.source_type != "*":
-                        self.policy.check(ctx, "search", include.source_type)
-                included = resolve_includes(c, request.includes, matches)
+                included = self._reachable_only(
+                    ctx, c, resolve_includes(c, request.includes, matches)
+                )
                 if request.include_types is not None:
                     included = [i for i in included if i.resource_type in request.include_types]
                 if request.since is not None:
@@ -310,18 +313,26 @@ class Repository:
         cursor: str | None,
     ) -> tuple[list[StoredResource], str | None]:
         """A page of versions, newest first, and the cursor of the next page."""
-        self.policy.check(ctx, "history", resource_type)
+        interaction = "history-instance" if resource_id else "history"
+        access = self.policy.check(ctx, interaction, resource_type or "*")
         with self._reader(None) as c:
-            if (
-                resource_type
-                and resource_id
-                and store.read_current(c, resource_type, resource_id) is None
-            ):
-                raise FhirError.of(
-                    404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
-                )
+            if resource_type and resource_id:
+                current = store.read_current(c, resource_type, resource_id)
+                if current is None or not self._reaches(c, access, [current]):
+                    raise FhirError.of(
+                        404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
+                    )
+                access = None  # the one resource is in reach
+            types = [resource_type] if resource_type else list(definitions.resource_types())
             return history_sql.page(
-                c, resource_type, resource_id, since=since, at=at, count=count, cursor=cursor
+                c,
+                resource_type,
+                resource_id,
+                since=since,
+                at=at,
+                count=count,
+                cursor=cursor,
+                reach=None if access is None else access.clause(resource_table, types),
             )
 
     # --- writes ------------------------------------------------------------------------
@@ -336,7 +347,7 @@ class Repository:
     ) -> StoredResource:
         """Store a new resource (a client-given id only through update-as-create)."""
         resource_type = resource.get("resourceType", "")
-        self.policy.check(ctx, "create", resource_type, resource)
+        access = self.policy.check(ctx, "create", resource_type, resource)
         self._require_valid(resource, resource_type)
         rid_text = resource_id or new_id()
         now = now_utc()
@@ -346,6 +357,7 @@ class Repository:
         stored = store.insert_new_indexed(
             conn, resource_type, rid_text, now, content, method, index
         )
+        self._require_reach(conn, access, [stored])
         self._after_write(conn, stored, body)
         return stored
 
@@ -363,10 +375,11 @@ class Repository:
         """
         now = now_utc()
         prepared: list[tuple[str, str, dict[str, Any], str]] = []
+        filters: list[AccessFilter | None] = []
         for index, (resource, resource_id) in enumerate(items):
             resource_type = resource.get("resourceType", "")
             try:
-                self.policy.check(ctx, "create", resource_type, resource)
+                filters.append(self.policy.check(ctx, "create", resource_type, resource))
                 self._require_valid(resource, resource_type)
             except FhirError as exc:
                 raise ItemFailed(index, exc) from None
@@ -383,6 +396,11 @@ class Repository:
             ).items():
                 rows.setdefault(kind, []).extend(values)
         store.insert_index_rows(conn, rows)
+        for index, (item, access) in enumerate(zip(stored, filters, strict=True)):
+            try:
+                self._require_reach(conn, access, [item])
+            except FhirError as exc:
+                raise ItemFailed(index, exc) from None
         for item, (_, _, body, _) in zip(stored, prepared, strict=True):
             self._after_write(conn, item, body)
         return stored
@@ -443,9 +461,11 @@ class Repository:
         method: str = "PUT",
     ) -> WriteResult:
         """Write a new version (or create with this id when none exists)."""
-        self.policy.check(ctx, "update", resource_type, resource)
+        access = self.policy.check(ctx, "update", resource_type, resource)
         self._require_valid(resource, resource_type)
         current = store.read_current(conn, resource_type, resource_id, for_update=True)
+        if current is not None and not current.deleted:
+            self._require_reach(conn, access, [current])
         check_if_match(current, if_match, resource_type, resource_id)
         now = now_utc()
         if current is None:
@@ -457,6 +477,7 @@ class Repository:
                         conn, resource_type, resource_id, now, content, method
                     )
                     self._write_index(conn, stored, body)
+                    self._require_reach(conn, access, [stored])
                 self._after_write(conn, stored, body)
                 return WriteResult(stored, created=True)
             except IntegrityError:
@@ -473,6 +494,7 @@ class Repository:
             raise _conflict(resource_type, resource_id) from None
         store.delete_index_rows(conn, stored.rid, registry.INDEXED_TYPES)
         self._write_index(conn, stored, body)
+        self._require_reach(conn, access, [stored])
         self._after_write(conn, stored, body)
         return WriteResult(stored, created=current.deleted)
 
@@ -486,8 +508,14 @@ class Repository:
         if_match: int | None = None,
     ) -> StoredResource:
         """Soft-delete: a deleted version; the resource then reads as 410 Gone."""
-        self.policy.check(ctx, "delete", resource_type)
+        access = self.policy.check(ctx, "delete", resource_type)
         current = store.read_current(conn, resource_type, resource_id, for_update=True)
+        if (
+            current is not None
+            and not current.deleted
+            and not self._reaches(conn, access, [current])
+        ):
+            current = None
         if current is None:
             raise FhirError.of(
                 404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
@@ -508,8 +536,14 @@ class Repository:
         self, ctx: RequestContext, conn: Connection, resource_type: str, resource_id: str
     ) -> StoredResource:
         """The current version, locked for a read-modify-write (PATCH)."""
-        self.policy.check(ctx, "read", resource_type)
+        access = self.policy.check(ctx, "patch", resource_type)
         current = store.read_current(conn, resource_type, resource_id, for_update=True)
+        if (
+            current is not None
+            and not current.deleted
+            and not self._reaches(conn, access, [current])
+        ):
+            current = None
         if current is None:
             raise FhirError.of(
                 404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
@@ -517,6 +551,60 @@ class Repository:
         if current.deleted:
             raise FhirError.of(410, error_codes.GONE, f"{resource_type}/{resource_id} was deleted")
         return current
+
+    # --- reach ---------------------------------------------------------------------------
+    @staticmethod
+    def _reaches(
+        conn: Connection, access: AccessFilter | None, resources: list[StoredResource]
+    ) -> bool:
+        """Whether every one of ``resources`` is within ``access`` (judged on the current
+        row and its index, so a version is reached when its resource is)."""
+        if access is None or not resources:
+            return True
+        rids = {r.rid for r in resources}
+        types = sorted({r.resource_type for r in resources})
+        found = conn.execute(
+            sa.select(resource_table.c.rid).where(
+                resource_table.c.rid.in_(rids), access.clause(resource_table, types)
+            )
+        ).scalars()
+        return set(found) == rids
+
+    def _require_reach(
+        self, conn: Connection, access: AccessFilter | None, resources: list[StoredResource]
+    ) -> None:
+        """Refuse (403, rolling the write back) a write that leaves its resource outside the
+        caller's reach, such as a patient's token writing into another patient's record."""
+        if not self._reaches(conn, access, resources):
+            raise FhirError.of(
+                403,
+                error_codes.OUT_OF_REACH,
+                "The resource is outside what this token may write "
+                "(its patient compartment or its scope's query)",
+            )
+
+    def _reachable_only(
+        self, ctx: RequestContext, conn: Connection, resources: list[StoredResource]
+    ) -> list[StoredResource]:
+        """The included resources the caller may read; the others are left out silently."""
+        keep: set[int] = set()
+        for resource_type in {r.resource_type for r in resources}:
+            of_type = [r for r in resources if r.resource_type == resource_type]
+            try:
+                access = self.policy.check(ctx, "read", resource_type)
+            except FhirError:
+                continue
+            if access is None:
+                keep.update(r.rid for r in of_type)
+                continue
+            found = conn.execute(
+                sa.select(resource_table.c.rid).where(
+                    resource_table.c.rid.in_([r.rid for r in of_type]),
+                    access.clause(resource_table, [resource_type]),
+                )
+            ).scalars()
+            keep.update(found)
+        return [r for r in resources if r.rid in keep]
 
     def _index_rows(
         self, resource_type: str, body: dict[str, Any]

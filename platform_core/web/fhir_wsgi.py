@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 PREFIX = "/fhir"
+PASS_THROUGH = frozenset({"/fhir/.well-known/smart-configuration"})
+"""``/fhir`` paths Flask serves: SMART discovery belongs to the authorization server."""
 FHIR_CONTENT_TYPE = "application/fhir+json; charset=utf-8"
 JSON_FORMATS = frozenset(
     {"json", "application/json", "application/fhir+json", "application/json+fhir"}
@@ -44,9 +46,11 @@ class FhirWsgi:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
-        if path != PREFIX and not path.startswith(PREFIX + "/"):
+        if (path != PREFIX and not path.startswith(PREFIX + "/")) or path in PASS_THROUGH:
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET").upper()
+        if method == "OPTIONS":
+            return _preflight(start_response)
         params = parse_qsl(_wsgi_text(environ.get("QUERY_STRING", "")), keep_blank_values=True)
         path = _wsgi_text(path)
         headers = _headers(environ)
@@ -62,12 +66,46 @@ class FhirWsgi:
             headers=headers,
             body=body,
         )
-        ctx = RequestContext(
-            remote_addr=environ.get("REMOTE_ADDR"), request_id=headers.get("x-request-id")
-        )
-        # Authorization (SMART tokens) will build the caller's own context here.
+        try:
+            ctx = self._context(request, environ)
+        except FhirError as exc:
+            return _respond(start_response, error_response(exc), params, head=False)
         response = self.core.fhir.handle(request, ctx)
         return _respond(start_response, response, params, head=method == "HEAD")
+
+    def _context(self, request: FhirRequest, environ: dict[str, Any]) -> RequestContext:
+        """The caller: from its bearer token, or anonymous where no token is needed (the
+        CapabilityStatement, or every call when ``auth_required`` is off)."""
+        remote_addr = environ.get("REMOTE_ADDR")
+        request_id = request.headers.get("x-request-id")
+        if not self.core.settings.auth_required or (
+            request.method in {"GET", "HEAD"} and request.path == "metadata"
+        ):
+            return RequestContext(
+                actor="anonymous", remote_addr=remote_addr, request_id=request_id, internal=True
+            )
+        return self.core.auth.authenticator.context(
+            request.headers.get("authorization"), remote_addr=remote_addr, request_id=request_id
+        )
+
+
+def _preflight(start_response: Callable[..., Any]) -> list[bytes]:
+    """CORS preflight: browser SMART apps call the FHIR API from other origins with a bearer
+    token (never cookies), so any origin may."""
+    start_response(
+        "204 No Content",
+        [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            (
+                "Access-Control-Allow-Headers",
+                "Authorization, Content-Type, Accept, If-Match, If-None-Match, "
+                "If-None-Exist, If-Modified-Since, Prefer, X-Request-Id",
+            ),
+            ("Access-Control-Max-Age", "600"),
+        ],
+    )
+    return []
 
 
 def _wsgi_text(value: str) -> str:
@@ -151,6 +189,13 @@ def _respond(
     pretty = any(k == "_pretty" and v == "true" for k, v in params)
     body = b"" if head or response.status == 304 else response.body_bytes(pretty=pretty)
     headers = list(response.headers.items())
+    headers.append(("Access-Control-Allow-Origin", "*"))
+    headers.append(
+        (
+            "Access-Control-Expose-Headers",
+            "Location, ETag, Last-Modified, Content-Location, WWW-Authenticate",
+        )
+    )
     if response.has_body():
         headers.append(("Content-Type", FHIR_CONTENT_TYPE))
     if not head:

@@ -6,19 +6,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-HEADERS = {"Content-Type": "application/fhir+json"}
-
 
 def patient(mrn: str) -> dict:
     return {"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": mrn}]}
 
 
-def test_parallel_conditional_creates_make_exactly_one(live_server, fhir):
+def test_parallel_conditional_creates_make_exactly_one(live_server, http_headers, fhir):
     def create(_: int) -> int:
         resp = requests.post(
             f"{live_server}/fhir/Patient",
             json=patient("race-1"),
-            headers={**HEADERS, "If-None-Exist": "identifier=urn:mrn|race-1"},
+            headers={**http_headers, "If-None-Exist": "identifier=urn:mrn|race-1"},
             timeout=30,
         )
         return resp.status_code
@@ -30,14 +28,14 @@ def test_parallel_conditional_creates_make_exactly_one(live_server, fhir):
     assert fhir.get("Patient?identifier=race-1").get_json()["total"] == 1
 
 
-def test_two_updates_of_one_version_exactly_one_wins(live_server, fhir):
+def test_two_updates_of_one_version_exactly_one_wins(live_server, http_headers, fhir):
     pid = fhir.create(patient("u"))["id"]
 
     def update(gender: str) -> int:
         resp = requests.put(
             f"{live_server}/fhir/Patient/{pid}",
             json={**patient("u"), "id": pid, "gender": gender},
-            headers={**HEADERS, "If-Match": 'W/"1"'},
+            headers={**http_headers, "If-Match": 'W/"1"'},
             timeout=30,
         )
         return resp.status_code
@@ -51,7 +49,7 @@ def test_two_updates_of_one_version_exactly_one_wins(live_server, fhir):
     assert len(history["entry"]) == 2
 
 
-def test_racing_transactions_share_one_conditional_patient(live_server, fhir):
+def test_racing_transactions_share_one_conditional_patient(live_server, http_headers, fhir):
     def transaction(i: int) -> int:
         bundle = {
             "resourceType": "Bundle",
@@ -78,7 +76,7 @@ def test_racing_transactions_share_one_conditional_patient(live_server, fhir):
             ],
         }
         return requests.post(
-            f"{live_server}/fhir", json=bundle, headers=HEADERS, timeout=60
+            f"{live_server}/fhir", json=bundle, headers=http_headers, timeout=60
         ).status_code
 
     with ThreadPoolExecutor(10) as pool:
@@ -91,7 +89,9 @@ def test_racing_transactions_share_one_conditional_patient(live_server, fhir):
     assert observations["total"] == 10
 
 
-def test_delete_racing_updates_keeps_history_and_current_state_agreeing(live_server, fhir, db):
+def test_delete_racing_updates_keeps_history_and_current_state_agreeing(
+    live_server, http_headers, fhir, db
+):
     import sqlalchemy as sa
 
     from platform_core.db.schema import resource_table, version_table
@@ -100,11 +100,13 @@ def test_delete_racing_updates_keeps_history_and_current_state_agreeing(live_ser
 
     def act(i: int) -> int:
         if i == 5:
-            return requests.delete(f"{live_server}/fhir/Patient/{pid}", timeout=30).status_code
+            return requests.delete(
+                f"{live_server}/fhir/Patient/{pid}", headers=http_headers, timeout=30
+            ).status_code
         return requests.put(
             f"{live_server}/fhir/Patient/{pid}",
             json={**patient("del-race"), "id": pid, "birthDate": f"20{10 + i}"},
-            headers=HEADERS,
+            headers=http_headers,
             timeout=30,
         ).status_code
 

@@ -9,6 +9,7 @@ compartment is shipped: it is the only CompartmentDefinition in the definition p
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from functools import cache
 from typing import Any
 
@@ -34,19 +35,26 @@ def members(compartment: str = "Patient") -> dict[str, tuple[str, ...]]:
     return result
 
 
-def membership_clause(res: Any, resource_types: list[str], patient_id: str) -> Any:
-    """Resources of ``resource_types`` that are in ``Patient/patient_id``'s compartment
-    (the Patient itself included)."""
+def membership_clause(
+    res: Any, resource_types: Sequence[str], patient_ids: str | Collection[str]
+) -> Any:
+    """Resources of ``resource_types`` that are in the compartment of ``Patient/<id>`` for
+    one of ``patient_ids`` (the Patient itself included)."""
+    ids = [patient_ids] if isinstance(patient_ids, str) else sorted(patient_ids)
+    if not ids:
+        return sa.false()
     x = INDEX_TABLES["reference"].alias()
     pairs = [(t, p) for t in resource_types for p in members().get(t, ())]
     ors = []
+    target = x.c.target_id == ids[0] if len(ids) == 1 else x.c.target_id.in_(ids)
     if pairs:
         linked = sa.select(x.c.rid).where(
             x.c.target_type == "Patient",
-            x.c.target_id == patient_id,
+            target,
             sa.or_(*(sa.and_(x.c.resource_type == t, x.c.param == p) for t, p in pairs)),
         )
         ors.append(res.c.rid.in_(linked))
     if "Patient" in resource_types:
-        ors.append(sa.and_(res.c.resource_type == "Patient", res.c.id == patient_id))
+        own = res.c.id == ids[0] if len(ids) == 1 else res.c.id.in_(ids)
+        ors.append(sa.and_(res.c.resource_type == "Patient", own))
     return sa.or_(*ors) if ors else sa.false()

@@ -75,3 +75,6 @@ class SearchRequest:
     """``_include`` and ``_revinclude`` requests, in order."""
     self_params: list[tuple[str, str]] = field(default_factory=list)
     """The parameters the search actually used, for the ``self`` link."""
+    access: Any = None
+    """The caller's :class:`~platform_core.fhir.access.AccessFilter` (set by the repository;
+    None: the caller reaches everything). It narrows the SQL itself."""

@@ -34,9 +34,11 @@ def build_where(request: SearchRequest, base_url: str) -> list[Any]:
         conds: list[Any] = [R.resource_type.in_(request.types), R.deleted.is_(False)]
     else:
         conds = [R.resource_type == request.resource_type, R.deleted.is_(False)]
+    types = request.types if request.resource_type == "*" else [request.resource_type]
     if request.compartment is not None:
-        types = request.types if request.resource_type == "*" else [request.resource_type]
         conds.append(membership_clause(resource_table, types, request.compartment[1]))
+    if request.access is not None:
+        conds.append(request.access.clause(resource_table, types))
     if request.since is not None:
         conds.append(R.last_updated >= request.since)
     merged, rest = _merge_single_valued(request)
@@ -139,6 +141,7 @@ def count_matches(conn: Connection, request: SearchRequest, base_url: str) -> in
         and is_plain(request.criteria[0])
         and request.resource_type != "*"
         and request.compartment is None
+        and request.access is None
         and request.since is None
     )
     if single:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from platform_core.db.schema import version_table
+from platform_core.db.schema import resource_table, version_table
 from platform_core.fhir import error_codes
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.storage.records import StoredResource
@@ -47,9 +48,13 @@ def page(
     at: tuple[datetime, datetime] | None,
     count: int,
     cursor: str | None,
+    reach: Any = None,
 ) -> tuple[list[StoredResource], str | None]:
-    """One page of history at instance, type or system level."""
+    """One page of history at instance, type or system level. ``reach``, a condition on the
+    current-resource table, keeps only the versions of resources the caller reaches."""
     conds = []
+    if reach is not None:
+        conds.append(V.rid.in_(sa.select(resource_table.c.rid).where(reach)))
     if resource_type:
         conds.append(V.resource_type == resource_type)
     if resource_id:

@@ -1,0 +1,48 @@
+"""From an ``Authorization: Bearer`` header to the caller's :class:`RequestContext`."""
+
+from __future__ import annotations
+
+from platform_core.auth.grants import GrantResolver, RevokedGrant
+from platform_core.auth.keys import InvalidToken
+from platform_core.auth.policy import unauthenticated
+from platform_core.auth.tokens import TokenService
+from platform_core.fhir.context import RequestContext
+
+
+class Authenticator:
+    """Verifies bearer tokens and resolves what they grant."""
+
+    def __init__(self, tokens: TokenService, grants: GrantResolver) -> None:
+        self.tokens = tokens
+        self.grants = grants
+
+    def context(
+        self,
+        authorization: str | None,
+        *,
+        remote_addr: str | None = None,
+        request_id: str | None = None,
+    ) -> RequestContext:
+        """The caller behind ``authorization``; raises a 401 ``FhirError`` (with its
+        ``WWW-Authenticate`` challenge) when there is no valid token."""
+        if not authorization:
+            raise unauthenticated(None)
+        scheme, _, raw = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise unauthenticated("the Authorization header must be 'Bearer <token>'")
+        try:
+            token = self.tokens.verify(raw.strip())
+            grant = self.grants.grant_for(token)
+        except (InvalidToken, RevokedGrant) as exc:
+            raise unauthenticated(str(exc)) from None
+        actor = grant.fhir_user or (f"User/{token.user_id}" if token.user_id else None)
+        return RequestContext(
+            actor=actor or f"Device/{token.client_id}",
+            scopes=token.scopes,
+            client_id=token.client_id,
+            patient_id=token.patient,
+            remote_addr=remote_addr,
+            request_id=request_id,
+            user_id=token.user_id,
+            grant=grant,
+        )
