@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 
 from platform_core import identity, oauth
+from platform_core.audit.log import AuditLog
 from platform_core.auth.policy import SmartPolicy
 from platform_core.auth.services import AuthServices
 from platform_core.config import Settings, load_settings
@@ -37,9 +38,11 @@ class Core:
     repository: Repository
     fhir: FhirEngine
     auth: AuthServices
+    audit: AuditLog
 
     def dispose(self) -> None:
         """Close every pooled database connection (tests, forked workers)."""
+        self.audit.close()
         self.db.dispose()
         self.repository.read_engine.dispose()
 
@@ -53,7 +56,15 @@ def build_core(settings: Settings) -> Core:
     repository.policy = SmartPolicy(
         repository.base_url, lambda rtype, pairs: repository.parse_search(rtype, pairs).criteria
     )
-    return Core(settings, db, repository, FhirEngine(repository), AuthServices.build(settings, db))
+    audit = AuditLog(repository, interval=settings.audit_flush_ms / 1000)
+    return Core(
+        settings,
+        db,
+        repository,
+        FhirEngine(repository),
+        AuthServices.build(settings, db),
+        audit,
+    )
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -64,6 +64,8 @@ class Settings:
     """How long a locked account stays locked, in seconds."""
     password_reset_ttl_s: int = 3600
     """Lifetime of a password-reset or email-verification link, in seconds."""
+    audit_flush_ms: int = 500
+    """How often buffered audit records are written as AuditEvents, in milliseconds."""
     mail_url: str = ""
     """Where mail goes: ``smtp://host:port`` or empty to write each message as a file under
     ``var/mail/`` (the embedded default)."""

@@ -40,7 +40,16 @@ def database_url(tmp_dir: Path) -> str:
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     url = database_url(tmp_path_factory.mktemp("db"))
-    application = create_app({"database_url": url, "base_url": BASE, "max_body_bytes": 2_000_000})
+    application = create_app(
+        {
+            "database_url": url,
+            "base_url": BASE,
+            "max_body_bytes": 2_000_000,
+            # Audit records are written when a test flushes them (or at cleanup), never in
+            # the background in the middle of a test that counts rows.
+            "audit_flush_ms": 3_600_000,
+        }
+    )
     upgrade(application.extensions["fireside"].db)
     yield application
     application.extensions["fireside"].dispose()
@@ -52,7 +61,9 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     if "app" not in request.fixturenames:
         return
     application: Flask = request.getfixturevalue("app")
-    engine = application.extensions["fireside"].db
+    core = application.extensions["fireside"]
+    core.audit.flush()
+    engine = core.db
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name not in KEEP_BETWEEN_TESTS:

@@ -16,6 +16,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from platform_core.audit.rest import rest_record
 from platform_core.fhir import error_codes
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.engine import error_response
@@ -66,11 +67,15 @@ class FhirWsgi:
             headers=headers,
             body=body,
         )
+        ctx: RequestContext | None = None
         try:
             ctx = self._context(request, environ)
         except FhirError as exc:
-            return _respond(start_response, error_response(exc), params, head=False)
-        response = self.core.fhir.handle(request, ctx)
+            response = error_response(exc)
+        else:
+            response = self.core.fhir.handle(request, ctx)
+        if request.path != "metadata":
+            self.core.audit.record(rest_record(request, response.status, ctx))
         return _respond(start_response, response, params, head=method == "HEAD")
 
     def _context(self, request: FhirRequest, environ: dict[str, Any]) -> RequestContext:
