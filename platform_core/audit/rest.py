@@ -41,11 +41,22 @@ def interaction_of(request: FhirRequest) -> str:
     return {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower())
 
 
-def rest_record(request: FhirRequest, status: int, ctx: RequestContext | None) -> AuditRecord:
-    """Who did what to which resource, from where, with which outcome."""
+def rest_record(
+    request: FhirRequest,
+    status: int,
+    ctx: RequestContext | None,
+    *,
+    location: str | None = None,
+    remote_addr: str | None = None,
+) -> AuditRecord:
+    """Who did what to which resource, from where, with which outcome. ``location`` (the
+    response's ``Location``) names the resource a create made."""
     interaction = interaction_of(request)
     parts = [p for p in request.path.split("/") if p]
-    if len(parts) >= 2 and not parts[1].startswith(("$", "_")):
+    created = location.split("/fhir/", 1)[-1].split("/_history", 1)[0] if location else None
+    if created and created.count("/") == 1:
+        entity = created
+    elif len(parts) >= 2 and not parts[1].startswith(("$", "_")):
         entity = f"{parts[0]}/{parts[1]}"
     else:
         query = "&".join(f"{k}={v}" for k, v in request.params)
@@ -58,7 +69,7 @@ def rest_record(request: FhirRequest, status: int, ctx: RequestContext | None) -
         subtype=interaction,
         who=ctx.actor if ctx is not None else None,
         client_id=ctx.client_id if ctx is not None else None,
-        remote_addr=ctx.remote_addr if ctx is not None else None,
+        remote_addr=ctx.remote_addr if ctx is not None else remote_addr,
         entity=entity or None,
         description=f"HTTP {status}",
     )

@@ -75,7 +75,15 @@ class FhirWsgi:
         else:
             response = self.core.fhir.handle(request, ctx)
         if request.path != "metadata":
-            self.core.audit.record(rest_record(request, response.status, ctx))
+            self.core.audit.record(
+                rest_record(
+                    request,
+                    response.status,
+                    ctx,
+                    location=response.headers.get("Location"),
+                    remote_addr=environ.get("REMOTE_ADDR"),
+                )
+            )
         return _respond(start_response, response, params, head=method == "HEAD")
 
     def _context(self, request: FhirRequest, environ: dict[str, Any]) -> RequestContext:
