@@ -184,6 +184,21 @@ def live_server(app: Flask) -> Iterator[str]:
         thread.join(5)
 
 
+def server_provenance(resource: dict[str, Any]) -> bool:
+    """Whether ``resource`` is a Provenance the server wrote for an API write (tests of search
+    results leave those out)."""
+    from platform_core.fhir.provenance import CLIENT_SYSTEM
+
+    if resource.get("resourceType") != "Provenance":
+        return False
+    agent = (resource.get("agent") or [{}])[0]
+    ids = [
+        agent.get("who", {}).get("identifier", {}),
+        agent.get("onBehalfOf", {}).get("identifier", {}),
+    ]
+    return any(i.get("system") == CLIENT_SYSTEM for i in ids)
+
+
 def outcome_codes(body: dict[str, Any]) -> list[str]:
     """The FS codes of an OperationOutcome."""
     assert body["resourceType"] == "OperationOutcome", body

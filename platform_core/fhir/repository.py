@@ -33,6 +33,7 @@ from platform_core.fhir.access import AccessFilter, AccessPolicy, AllowAll
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError, Issue
 from platform_core.fhir.instants import format_instant, now_utc
+from platform_core.fhir.provenance import provenance_for
 from platform_core.fhir.search import custom, registry
 from platform_core.fhir.search.custom import CustomParameters
 from platform_core.fhir.search.extract import index_rows
@@ -147,9 +148,29 @@ class Repository:
         )
 
     def _after_write(
-        self, conn: Connection, stored: StoredResource, body: dict[str, Any] | None
+        self,
+        ctx: RequestContext,
+        conn: Connection,
+        stored: StoredResource,
+        body: dict[str, Any] | None,
     ) -> None:
-        """Effects of particular resource types that belong to the same transaction."""
+        """Effects of a write that belong to its transaction: the Provenance of a write made
+        through the API, and what a SearchParameter changes."""
+        if not ctx.internal:
+            provenance_id = new_id()
+            provenance = with_meta(
+                provenance_for(ctx, stored), provenance_id, 1, stored.last_updated
+            )
+            content = jsonio.dumps(provenance).decode("utf-8")
+            store.insert_new_indexed(
+                conn,
+                "Provenance",
+                provenance_id,
+                stored.last_updated,
+                content,
+                "POST",
+                self._index_rows("Provenance", provenance),
+            )
         if stored.resource_type != "SearchParameter":
             return
         if body is None:
@@ -358,7 +379,7 @@ class Repository:
             conn, resource_type, rid_text, now, content, method, index
         )
         self._require_reach(conn, access, [stored])
-        self._after_write(conn, stored, body)
+        self._after_write(ctx, conn, stored, body)
         return stored
 
     def create_many(
@@ -407,7 +428,7 @@ class Repository:
             except FhirError as exc:
                 raise ItemFailed(index, exc) from None
         for item, (_, _, body, _) in zip(stored, prepared, strict=True):
-            self._after_write(conn, item, body)
+            self._after_write(ctx, conn, item, body)
         return stored
 
     def conditional_create(
@@ -483,7 +504,7 @@ class Repository:
                     )
                     self._write_index(conn, stored, body)
                     self._require_reach(conn, access, [stored])
-                self._after_write(conn, stored, body)
+                self._after_write(ctx, conn, stored, body)
                 return WriteResult(stored, created=True)
             except IntegrityError:
                 # A concurrent update-as-create won the id: write on top of it instead.
@@ -500,7 +521,7 @@ class Repository:
         store.delete_index_rows(conn, stored.rid, registry.INDEXED_TYPES)
         self._write_index(conn, stored, body)
         self._require_reach(conn, access, [stored])
-        self._after_write(conn, stored, body)
+        self._after_write(ctx, conn, stored, body)
         return WriteResult(stored, created=current.deleted)
 
     def delete(
@@ -534,7 +555,7 @@ class Repository:
             raise _conflict(resource_type, resource_id) from None
         store.delete_index_rows(conn, stored.rid, registry.INDEXED_TYPES)
         store.delete_match_keys(conn, stored.rid)
-        self._after_write(conn, stored, None)
+        self._after_write(ctx, conn, stored, None)
         return stored
 
     def read_for_update(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from tests.conftest import server_provenance
+
 
 def entries(resp) -> dict[str, set[str]]:
     assert resp.status_code == 200, resp.get_json()
     out: dict[str, set[str]] = {"match": set(), "include": set()}
     for e in resp.get_json().get("entry", []):
         r = e["resource"]
-        out[e["search"]["mode"]].add(f"{r['resourceType']}/{r['id']}")
+        if not server_provenance(r):
+            out[e["search"]["mode"]].add(f"{r['resourceType']}/{r['id']}")
     return out
 
 
