@@ -117,6 +117,9 @@ def server_env(database_url: str, port: int, extra: dict[str, str] | None = None
             "FIRESIDE_BASE_URL": f"http://127.0.0.1:{port}",
             "FIRESIDE_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            # The core benchmarks measure the FHIR engine without tokens; bench/auth_read.py
+            # measures what authorization adds (it passes FIRESIDE_AUTH_REQUIRED=true).
+            "FIRESIDE_AUTH_REQUIRED": "false",
         }
     )
     env.update(extra or {})
