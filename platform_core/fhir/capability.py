@@ -33,7 +33,9 @@ def capability_statement(
     settings: Settings, reg: registry.SearchRegistry = registry.OFFICIAL
 ) -> dict[str, Any]:
     """The server's CapabilityStatement (active custom SearchParameters included)."""
-    statement = _build(settings.fhir_base_url)
+    statement = _build(
+        settings.fhir_base_url, settings.base_url.rstrip("/"), settings.auth_required
+    )
     active = [c for c in reg.custom if c.status == "active"]
     if not active:
         return statement
@@ -50,8 +52,39 @@ def capability_statement(
     return statement
 
 
+def _security(server_url: str) -> dict[str, Any]:
+    """``rest.security``: SMART on FHIR, with the OAuth endpoints (the SMART App Launch
+    ``oauth-uris`` extension; ``.well-known/smart-configuration`` has the full list)."""
+    oauth = f"{server_url}/oauth2"
+    return {
+        "cors": True,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
+            }
+        ],
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [
+                    {"url": "authorize", "valueUri": f"{oauth}/authorize"},
+                    {"url": "token", "valueUri": f"{oauth}/token"},
+                    {"url": "introspect", "valueUri": f"{oauth}/introspect"},
+                    {"url": "revoke", "valueUri": f"{oauth}/revoke"},
+                ],
+            }
+        ],
+    }
+
+
 @cache
-def _build(base_url: str) -> dict[str, Any]:
+def _build(base_url: str, server_url: str = "", auth_required: bool = False) -> dict[str, Any]:
     resources = []
     for resource_type in sorted(definitions.resource_types()):
         params = [
@@ -93,6 +126,7 @@ def _build(base_url: str) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
+                **({"security": _security(server_url)} if auth_required else {}),
                 "resource": resources,
                 "interaction": [
                     {"code": "transaction"},

@@ -366,3 +366,20 @@ def test_audit_events_are_not_writable_and_only_admins_read_them(
     assert denied, "the refused AuditEvent write was audited as a failure"
     admin = fhir_as("user/AuditEvent.rs", user_id=make_user(db, "admin"), generation=0)
     assert admin.get("AuditEvent").status_code == 200
+
+
+def test_capability_statement_declares_smart_security(anonymous):
+    rest = anonymous.get("metadata").get_json()["rest"][0]
+    assert rest["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    uris = {e["url"]: e["valueUri"] for e in rest["security"]["extension"][0]["extension"]}
+    assert uris["token"] == "http://testserver/oauth2/token"
+    assert uris["authorize"] == "http://testserver/oauth2/authorize"
+
+
+def test_cors_preflight_and_headers_for_browser_apps(anonymous, fhir, world):
+    pre = anonymous.client.open("/fhir/Patient", method="OPTIONS")
+    assert pre.status_code == 204
+    assert pre.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Authorization" in pre.headers["Access-Control-Allow-Headers"]
+    resp = fhir.get(f"Patient/{world['a']}")
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
