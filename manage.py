@@ -1,7 +1,8 @@
 """Fireside's command line: ``python manage.py COMMAND``.
 
 Commands: ``run`` (serve; ``--workers N`` for gunicorn), ``migrate`` (apply the schema
-migrations), ``import PATH...`` (load FHIR Bundle JSON and NDJSON files or folders).
+migrations), ``import PATH...`` (load FHIR Bundle JSON and NDJSON files or folders),
+``create-user`` and ``link-patient`` (accounts; see docs/identity.md).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from platform_core.cli import import_command, run_command
+from platform_core.cli import import_command, run_command, user_command
 from platform_core.config import load_settings
 from platform_core.db.engine import create_engine
 from platform_core.db.migrate import upgrade
@@ -35,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("paths", nargs="+")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    user_command.add_parser(sub)
+
     args = parser.parse_args(argv)
+    if args.command in user_command.COMMANDS:
+        return user_command.run(args)
     if args.command == "migrate":
         upgrade(create_engine(load_settings()))
         print("database is up to date")

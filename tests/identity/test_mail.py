@@ -1,0 +1,103 @@
+"""Mail adapters: folder outbox, SMTP (through a real local server), and the URL setting."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
+
+from platform_core.config import load_settings
+from platform_core.identity.mail import (
+    DEFAULT_MAIL_DIR,
+    FileMailer,
+    MailError,
+    SmtpMailer,
+    build_mailer,
+    compose,
+)
+from platform_core.identity.services import IdentityServices
+
+
+def _message(to: str = "ada@example.org"):
+    return compose(sender="Fireside <no-reply@testserver>", to=to, subject="Hi", body="Hello\n")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("", FileMailer(DEFAULT_MAIL_DIR)),
+        ("file:///tmp/fireside-mail", FileMailer(Path("/tmp/fireside-mail"))),
+        ("smtp://mail.local:2525", SmtpMailer("mail.local", 2525)),
+        ("smtp://relay", SmtpMailer("relay", 25)),
+        ("smtps://u%40x:p%2Fw@relay:465", SmtpMailer("relay", 465, True, "u@x", "p/w")),
+    ],
+)
+def test_build_mailer_from_the_setting(url, expected):
+    assert build_mailer(url) == expected
+
+
+@pytest.mark.parametrize("url", ["http://x", "file://host/dir", "smtp://", "mailto:a@b"])
+def test_unknown_mail_urls_are_refused_at_startup(url):
+    with pytest.raises(ValueError):
+        build_mailer(url)
+
+
+def test_file_mailer_writes_one_eml_per_message(tmp_path):
+    mailer = FileMailer(tmp_path / "out")
+    mailer.send(_message("a@example.org"))
+    mailer.send(_message("b@example.org"))
+    files = sorted((tmp_path / "out").glob("*.eml"))
+    assert len(files) == 2 and not list((tmp_path / "out").glob(".*"))
+    parsed = [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
+    assert [m["To"] for m in parsed] == ["a@example.org", "b@example.org"]
+    assert parsed[0]["Message-ID"] and parsed[0]["Date"]
+
+
+def test_file_mailer_failure_is_a_mail_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(MailError):
+        FileMailer(blocker / "sub").send(_message())
+
+
+def test_smtp_mailer_delivers_to_a_real_server():
+    received: list = []
+
+    class Handler(Message):
+        def handle_message(self, message):
+            received.append(message)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = load_settings({"mail_url": f"smtp://127.0.0.1:{port}", "base_url": "https://h"})
+        services = IdentityServices.build(settings)
+        assert services.send("ada@example.org", ("Subject line", "Body text\n"))
+        deadline = time.monotonic() + 5
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        controller.stop()
+    [message] = received
+    assert message["To"] == "ada@example.org"
+    assert message["From"] == "Fireside <no-reply@h>"
+    assert message["Subject"] == "Subject line"
+    assert "Body text" in message.get_payload()
+
+
+def test_smtp_outage_is_logged_not_raised(caplog):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    services = IdentityServices(load_settings({}), SmtpMailer("127.0.0.1", port))
+    assert services.send("ada@example.org", ("s", "b")) is False
+    assert "mail not sent" in caplog.text
