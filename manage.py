@@ -3,7 +3,8 @@
 Commands: ``run`` (serve; ``--workers N`` for gunicorn), ``migrate`` (apply the schema
 migrations), ``import PATH...`` (load FHIR Bundle JSON and NDJSON files or folders),
 ``create-user`` and ``link-patient`` (accounts; see docs/identity.md), ``issue-token`` (an
-access token for an operator; see docs/authorization.md).
+access token for an operator; see docs/authorization.md), ``create-client`` (register an
+OAuth client; see docs/oauth.md).
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from platform_core.cli import import_command, run_command, token_command, user_command
+from platform_core.cli import (
+    client_command,
+    import_command,
+    run_command,
+    token_command,
+    user_command,
+)
 from platform_core.config import load_settings
 from platform_core.db.engine import create_engine
 from platform_core.db.migrate import upgrade
@@ -39,12 +46,15 @@ def main(argv: list[str] | None = None) -> int:
 
     user_command.add_parser(sub)
     token_command.add_parser(sub)
+    client_command.add_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command in user_command.COMMANDS:
         return user_command.run(args)
     if args.command in token_command.COMMANDS:
         return token_command.run(args)
+    if args.command == "create-client":
+        return client_command.run(args)
     if args.command == "migrate":
         upgrade(create_engine(load_settings()))
         print("database is up to date")
