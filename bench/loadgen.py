@@ -43,13 +43,19 @@ class Client(Protocol):
 
 
 class RawClient:
-    """HTTP/1.1 over one socket to 127.0.0.1:port, reopened when the server closes it."""
+    """HTTP/1.1 over one socket to 127.0.0.1:port, reopened when the server closes it.
 
-    def __init__(self, port: int, timeout: float = 60.0) -> None:
+    ``extra_headers``: complete header lines (each ending in CRLF, e.g.
+    ``b"Authorization: Bearer ...\\r\\n"``) sent with every request; an attribute, so a
+    benchmark may change it between requests. Empty (the default): none.
+    """
+
+    def __init__(self, port: int, timeout: float = 60.0, extra_headers: bytes = b"") -> None:
         self.port = port
         self.timeout = timeout
         self.sock: socket.socket | None = None
         self.connects = 0
+        self.extra_headers = extra_headers
         self._host = f"Host: 127.0.0.1:{port}\r\n".encode()
 
     def _connect(self) -> socket.socket:
@@ -69,6 +75,8 @@ class RawClient:
     ) -> Response:
         head = [f"{method} {path} HTTP/1.1\r\n".encode(), self._host]
         head.append(b"Accept: application/fhir+json\r\n")
+        if self.extra_headers:
+            head.append(self.extra_headers)
         if body or method in {"POST", "PUT", "PATCH"}:
             if content_type:
                 head.append(f"Content-Type: {content_type}\r\n".encode())

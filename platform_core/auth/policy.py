@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from platform_core.auth.grants import ADMIN_ROLES, STAFF_ROLES, Grant
 from platform_core.auth.scopes import INTERACTION_PERMISSION, ResourceScope
+from platform_core.db.schema import INDEX_TABLES
 from platform_core.fhir import error_codes
 from platform_core.fhir.access import AccessFilter
 from platform_core.fhir.context import RequestContext
@@ -107,6 +108,56 @@ class ScopeFilter:
                 )
             ors.append(reach)
         return sa.or_(*ors) if ors else sa.false()
+
+    def reaches_one(
+        self, conn: sa.Connection, resource_type: str, resource_id: str, rid: int
+    ) -> bool | None:
+        """The fast check for one resource (see :func:`reaches_one`)."""
+        return reaches_one(self, conn, resource_type, resource_id, rid)
+
+
+_IX_REF = INDEX_TABLES["reference"]
+_IN_COMPARTMENT = (
+    sa.select(_IX_REF.c.rid)
+    .where(
+        _IX_REF.c.rid == sa.bindparam("rid"),
+        _IX_REF.c.target_type == "Patient",
+        _IX_REF.c.target_id.in_(sa.bindparam("patients", expanding=True)),
+        _IX_REF.c.param.in_(sa.bindparam("params", expanding=True)),
+    )
+    .limit(1)
+)
+"""Whether one resource refers to one of the patients through a compartment parameter: the
+read-by-id check, built once (building the general clause per read cost ~0.8 ms)."""
+
+
+def reaches_one(
+    access: ScopeFilter, conn: sa.Connection, resource_type: str, resource_id: str, rid: int
+) -> bool | None:
+    """Whether one resource is in reach, answered without the general clause when every rule
+    is a plain compartment rule; None when the general clause must decide."""
+    if any(rule.criteria for rule in access.rules):
+        return None
+    params = members().get(resource_type, ())
+    patients: set[str] = set()
+    for rule in access.rules:
+        if rule.resource_type not in ("*", resource_type):
+            continue
+        if rule.patients is None:
+            return True
+        if resource_type == "Patient" and resource_id in rule.patients:
+            return True
+        if resource_type != "Patient" and not params:
+            if rule.outside_compartment:
+                return True
+            continue
+        patients |= rule.patients
+    if not patients or not params:
+        return False
+    found = conn.execute(
+        _IN_COMPARTMENT, {"rid": rid, "patients": sorted(patients), "params": list(params)}
+    ).first()
+    return found is not None
 
 
 class SmartPolicy:

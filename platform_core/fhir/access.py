@@ -29,6 +29,10 @@ class AccessFilter(Protocol):
         of ``resource_types`` the caller reaches."""
         ...
 
+    # A filter may also offer ``reaches_one(conn, resource_type, resource_id, rid) -> bool |
+    # None``: a cheaper answer for a single resource (a read by id), None to fall back to
+    # the clause. The repository uses it when present.
+
 
 class AccessPolicy(Protocol):
     """Decides what a caller may do."""

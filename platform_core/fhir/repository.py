@@ -587,6 +587,12 @@ class Repository:
         row and its index, so a version is reached when its resource is)."""
         if access is None or not resources:
             return True
+        fast = getattr(access, "reaches_one", None)
+        if fast is not None and len(resources) == 1:
+            one = resources[0]
+            answer = fast(conn, one.resource_type, one.id, one.rid)
+            if answer is not None:
+                return bool(answer)
         rids = {r.rid for r in resources}
         types = sorted({r.resource_type for r in resources})
         found = conn.execute(
