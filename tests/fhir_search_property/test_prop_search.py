@@ -42,6 +42,7 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from platform_core.db.schema import Base
+from tests.conftest import KEEP_BETWEEN_TESTS
 
 BASE = "http://testserver/fhir"
 """The FHIR base of the test app (``base_url`` of tests/conftest.py plus ``/fhir``)."""
@@ -1215,7 +1216,8 @@ def wipe(db: sa.Engine) -> None:
     """Empty every table (the suite cleans after each test, this before each example)."""
     with db.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+            if table.name not in KEEP_BETWEEN_TESTS:
+                conn.execute(table.delete())
 
 
 def created_id(resp: Any, status: int) -> str:
