@@ -69,6 +69,11 @@ def error_response(exc: FhirError) -> FhirResponse:
     return FhirResponse(exc.status, resource=exc.outcome(), headers=dict(exc.headers))
 
 
+def unavailable_response() -> FhirResponse:
+    """503 for a database that is away (also when a token cannot be checked against it)."""
+    return _unavailable()
+
+
 def _unavailable() -> FhirResponse:
     return error_response(
         FhirError.of(

@@ -16,10 +16,13 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from platform_core.audit.rest import rest_record
 from platform_core.fhir import error_codes
 from platform_core.fhir.context import RequestContext
-from platform_core.fhir.engine import error_response
+from platform_core.fhir.engine import error_response, unavailable_response
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.request import FhirRequest, FhirResponse
 
@@ -72,6 +75,9 @@ class FhirWsgi:
             ctx = self._context(request, environ)
         except FhirError as exc:
             response = error_response(exc)
+        except (OperationalError, PoolTimeout, DBAPIError):
+            # Revocations and user facts could not be re-read: fail closed, as a 503.
+            response = unavailable_response()
         else:
             response = self.core.fhir.handle(request, ctx)
         if request.path != "metadata":

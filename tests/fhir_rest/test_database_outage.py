@@ -25,14 +25,17 @@ def test_database_outage_answers_503_then_recovers(app):
         {"database_url": url.set(port=proxy.port).render_as_string(False), "base_url": "http://t"}
     )
     client = proxied.test_client()
-    headers = {"Content-Type": "application/fhir+json"}
+    token, _ = proxied.extensions["fireside"].auth.tokens.issue(
+        client_id="outage-test", scope="system/*.cruds"
+    )
+    headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {token}"}
     try:
         created = client.post("/fhir/Patient", json={"resourceType": "Patient"}, headers=headers)
         assert created.status_code == 201
         pid = created.get_json()["id"]
 
         proxy.cut()
-        down = client.get(f"/fhir/Patient/{pid}")
+        down = client.get(f"/fhir/Patient/{pid}", headers=headers)
         assert down.status_code == 503
         outcome = down.get_json()
         assert outcome["resourceType"] == "OperationOutcome"
@@ -43,7 +46,7 @@ def test_database_outage_answers_503_then_recovers(app):
         assert proxied.test_client().get("/readyz").status_code == 503
 
         proxy.restore()
-        assert client.get(f"/fhir/Patient/{pid}").status_code == 200
+        assert client.get(f"/fhir/Patient/{pid}", headers=headers).status_code == 200
         assert proxied.test_client().get("/readyz").status_code == 200
     finally:
         proxy.cut()
