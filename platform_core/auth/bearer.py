@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from platform_core.auth.grants import GrantResolver, RevokedGrant
+from platform_core.auth.grants import Grant, GrantResolver, RevokedGrant
 from platform_core.auth.keys import InvalidToken
 from platform_core.auth.policy import unauthenticated
-from platform_core.auth.tokens import TokenService
+from platform_core.auth.tokens import AccessToken, TokenService
 from platform_core.fhir.context import RequestContext
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, None otherwise."""
+    scheme, _, raw = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        return None
+    return raw.strip()
 
 
 class Authenticator:
@@ -15,6 +23,13 @@ class Authenticator:
     def __init__(self, tokens: TokenService, grants: GrantResolver) -> None:
         self.tokens = tokens
         self.grants = grants
+
+    def verify(self, raw: str) -> tuple[AccessToken, Grant]:
+        """The token and what it grants; raises :class:`InvalidToken` (forged, expired,
+        revoked...) or :class:`RevokedGrant` (its user is suspended or changed password).
+        Every API that takes bearer tokens verifies them here."""
+        token = self.tokens.verify(raw)
+        return token, self.grants.grant_for(token)
 
     def context(
         self,
@@ -27,12 +42,11 @@ class Authenticator:
         ``WWW-Authenticate`` challenge) when there is no valid token."""
         if not authorization:
             raise unauthenticated(None)
-        scheme, _, raw = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not raw.strip():
+        raw = bearer_token(authorization)
+        if raw is None:
             raise unauthenticated("the Authorization header must be 'Bearer <token>'")
         try:
-            token = self.tokens.verify(raw.strip())
-            grant = self.grants.grant_for(token)
+            token, grant = self.verify(raw)
         except (InvalidToken, RevokedGrant) as exc:
             raise unauthenticated(str(exc)) from None
         actor = grant.fhir_user or (f"User/{token.user_id}" if token.user_id else None)

@@ -10,11 +10,13 @@ Reads use :func:`create_read_engine`, whose connections skip BEGIN/ROLLBACK roun
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from platform_core.config import Settings
 
@@ -102,3 +104,16 @@ def create_read_engine(settings: Settings, engine: Engine) -> Engine:
         isolation_level="AUTOCOMMIT",
         connect_args=_pg_connect_args(settings),
     )
+
+
+@contextmanager
+def write_transaction(db: Engine) -> Iterator[Connection]:
+    """A connection in a write transaction, committed when the block ends cleanly.
+
+    It carries ``WRITE_OPTION``, so on SQLite the transaction starts with ``BEGIN IMMEDIATE``:
+    a check-then-update (a code, a refresh token, a login counter) cannot interleave with
+    another writer's, and two writers queue instead of failing on a lock upgrade."""
+    with db.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn

@@ -535,17 +535,7 @@ class Repository:
     ) -> StoredResource:
         """Soft-delete: a deleted version; the resource then reads as 410 Gone."""
         access = self.policy.check(ctx, "delete", resource_type)
-        current = store.read_current(conn, resource_type, resource_id, for_update=True)
-        if (
-            current is not None
-            and not current.deleted
-            and not self._reaches(conn, access, [current])
-        ):
-            current = None
-        if current is None:
-            raise FhirError.of(
-                404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
-            )
+        current = self._locked_in_reach(conn, access, resource_type, resource_id)
         check_if_match(current, if_match, resource_type, resource_id)
         if current.deleted:
             return current
@@ -563,22 +553,28 @@ class Repository:
     ) -> StoredResource:
         """The current version, locked for a read-modify-write (PATCH)."""
         access = self.policy.check(ctx, "patch", resource_type)
-        current = store.read_current(conn, resource_type, resource_id, for_update=True)
-        if (
-            current is not None
-            and not current.deleted
-            and not self._reaches(conn, access, [current])
-        ):
-            current = None
-        if current is None:
-            raise FhirError.of(
-                404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
-            )
+        current = self._locked_in_reach(conn, access, resource_type, resource_id)
         if current.deleted:
             raise FhirError.of(410, error_codes.GONE, f"{resource_type}/{resource_id} was deleted")
         return current
 
     # --- reach ---------------------------------------------------------------------------
+    def _locked_in_reach(
+        self,
+        conn: Connection,
+        access: AccessFilter | None,
+        resource_type: str,
+        resource_id: str,
+    ) -> StoredResource:
+        """The current version, locked for a write; 404 when it is unknown or out of reach
+        (the two answer alike, so a write reveals nothing either)."""
+        current = store.read_current(conn, resource_type, resource_id, for_update=True)
+        if current is None or (not current.deleted and not self._reaches(conn, access, [current])):
+            raise FhirError.of(
+                404, error_codes.NOT_FOUND, f"{resource_type}/{resource_id} is not known"
+            )
+        return current
+
     @staticmethod
     def _reaches(
         conn: Connection, access: AccessFilter | None, resources: list[StoredResource]

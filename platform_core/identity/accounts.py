@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from platform_core.auth.schema import UserRow
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
 from platform_core.identity import links, messages
-from platform_core.identity._db import write
 from platform_core.identity.errors import IdentityError
 from platform_core.identity.passwords import check_strength, hash_password, verify_dummy
 from platform_core.identity.schema import SessionRow
@@ -64,7 +64,7 @@ def sign_up(
 
 def send_verification(db: Engine, svc: IdentityServices, user: User) -> None:
     """Mail a fresh confirmation link (older ones stop working)."""
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         raw = links.issue(conn, user.id, "verify_email", svc.settings.password_reset_ttl_s)
     svc.send(user.email, messages.verify_email(svc.settings, raw))
 
@@ -80,7 +80,7 @@ def verify_email(db: Engine, raw_token: str) -> User:
     """Follow a confirmation link: the address is confirmed and a ``pending`` account becomes
     ``active`` (a suspended one stays suspended). Raises ``invalid_token``."""
     now = now_utc()
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         user_id = links.consume(conn, raw_token, "verify_email")
         conn.execute(
             sa.update(_USERS)
@@ -102,14 +102,14 @@ def request_password_reset(db: Engine, svc: IdentityServices, email: str) -> Non
     user = find_user_by_email(db, email)
     if user is None or user.status == "suspended":
         return
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         raw = links.issue(conn, user.id, "reset_password", svc.settings.password_reset_ttl_s)
     svc.send(user.email, messages.reset_password(svc.settings, raw))
 
 
 def invite(db: Engine, svc: IdentityServices, user: User) -> None:
     """Mail an account created by an admin a link to choose its first password."""
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         raw = links.issue(conn, user.id, "reset_password", svc.settings.password_reset_ttl_s)
     svc.send(user.email, messages.invitation(svc.settings, raw, user.role))
 
@@ -124,7 +124,7 @@ def reset_password(db: Engine, svc: IdentityServices, raw_token: str, password: 
     """
     password_hash = hash_password(password)
     now = now_utc()
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         user_id = links.consume(conn, raw_token, "reset_password")
         conn.execute(
             sa.update(_USERS)
@@ -154,7 +154,7 @@ def change_password(db: Engine, svc: IdentityServices, user_id: str, password: s
     (the caller signs the current browser in again)."""
     password_hash = hash_password(password)
     now = now_utc()
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         result = conn.execute(
             sa.update(_USERS)
             .where(_USERS.c.id == user_id)

@@ -16,6 +16,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, json, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from platform_core.auth.bearer import bearer_token
+from platform_core.auth.grants import RevokedGrant
 from platform_core.auth.keys import InvalidToken
 from platform_core.auth.schema import ROLES
 from platform_core.identity import accounts
@@ -113,14 +115,15 @@ def _no_route(rest: str) -> Response:
 @admin_bp.before_request
 def _authorize() -> None:
     """Admit only an active admin or super admin with a current bearer token."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw.strip():
+    raw = bearer_token(request.headers.get("Authorization"))
+    if raw is None:
         raise Problem(401, "unauthorized", "A bearer access token is required.")
     try:
-        token = core().auth.tokens.verify(raw.strip())
+        token, _ = core().auth.authenticator.verify(raw)
     except InvalidToken as exc:
         raise Problem(401, "invalid_token", str(exc)) from exc
+    except RevokedGrant as exc:
+        raise Problem(401, "invalid_token", "The token's user is no longer signed in.") from exc
     user = get_user(core().db, token.user_id) if token.user_id else None
     if user is None or not user.is_active or token.generation != user.token_generation:
         raise Problem(401, "invalid_token", "The token's user is no longer signed in.")

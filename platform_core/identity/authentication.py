@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 
 from platform_core.auth.schema import UserRow
 from platform_core.config import Settings
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
 from platform_core.identity import passwords
-from platform_core.identity._db import write
 from platform_core.identity.users import User, normalize_email, user_from_row
 
 _USERS = UserRow.__table__
@@ -82,7 +82,7 @@ def check_password_login(db: Engine, settings: Settings, email: str, password: s
 def record_failure(db: Engine, settings: Settings, user_id: str) -> datetime | None:
     """Count a failed attempt; returns the lock's end when this failure locked the account."""
     now = now_utc()
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         row = conn.execute(
             sa.select(_USERS.c.failed_logins).where(_USERS.c.id == user_id).with_for_update()
         ).first()
@@ -103,7 +103,7 @@ def record_failure(db: Engine, settings: Settings, user_id: str) -> datetime | N
 
 def record_success(db: Engine, user_id: str) -> None:
     """Reset the failure count after a complete login."""
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute(
             sa.update(_USERS)
             .where(_USERS.c.id == user_id)
@@ -130,7 +130,7 @@ def check_current_password(db: Engine, user_id: str, password: str) -> bool:
 
 
 def _store_rehash(db: Engine, user_id: str, password: str) -> None:
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute(
             sa.update(_USERS)
             .where(_USERS.c.id == user_id)

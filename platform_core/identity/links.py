@@ -8,13 +8,13 @@ wins, and if the caller's later work fails the link stays unused.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from platform_core.auth.secrets import digest
 from platform_core.fhir.instants import now_utc
 from platform_core.identity.errors import IdentityError
 from platform_core.identity.schema import OneTimeTokenRow
@@ -26,7 +26,7 @@ _MAX_TOKEN_LENGTH = 128
 
 def token_hash(raw: str) -> str:
     """The stored form of a token."""
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return digest(raw)
 
 
 def issue(conn: Connection, user_id: str, purpose: str, ttl_s: int) -> str:

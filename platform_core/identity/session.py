@@ -15,7 +15,6 @@ The result is cached on ``flask.g`` for the rest of the request.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -24,8 +23,9 @@ import sqlalchemy as sa
 from flask import current_app, g, session, url_for
 from sqlalchemy.engine import Engine
 
+from platform_core.auth.secrets import digest
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
-from platform_core.identity._db import write
 from platform_core.identity.csrf import rotate_csrf_token
 from platform_core.identity.schema import SessionRow
 from platform_core.identity.users import User, get_user
@@ -43,7 +43,7 @@ def _db() -> Engine:
 
 
 def _hash(sid: str) -> str:
-    return hashlib.sha256(sid.encode()).hexdigest()
+    return digest(sid)
 
 
 def current_user() -> User | None:
@@ -103,7 +103,7 @@ def log_in(user: User) -> None:
     """
     now = now_utc()
     sid = secrets.token_urlsafe(32)
-    with write(_db()) as conn:
+    with write_transaction(_db()) as conn:
         conn.execute(
             sa.delete(_SESSIONS).where(
                 _SESSIONS.c.user_id == user.id, _SESSIONS.c.expires_at <= now
@@ -125,7 +125,7 @@ def log_in(user: User) -> None:
 
 
 def _delete_session(sid: str) -> None:
-    with write(_db()) as conn:
+    with write_transaction(_db()) as conn:
         conn.execute(sa.delete(_SESSIONS).where(_SESSIONS.c.id_hash == _hash(sid)))
 
 
@@ -140,7 +140,7 @@ def log_out() -> None:
 
 def log_out_everywhere(db: Engine, user_id: str) -> None:
     """Delete every session row of a user (used after a password reset)."""
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute(sa.delete(_SESSIONS).where(_SESSIONS.c.user_id == user_id))
 
 

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from platform_core.auth.schema import UserRow
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
-from platform_core.identity._db import write
 from platform_core.identity.errors import IdentityError
 from platform_core.identity.schema import TotpStepRow
 
@@ -70,7 +70,7 @@ def _accept_step(conn: sa.Connection, user_id: str, step: int) -> bool:
 def verify_login_code(db: Engine, user_id: str, code: str) -> bool:
     """Whether ``code`` is a valid, not yet used code of the user's stored secret."""
     try:
-        with write(db) as conn:
+        with write_transaction(db) as conn:
             secret = conn.execute(
                 sa.select(_USERS.c.totp_secret).where(_USERS.c.id == user_id)
             ).scalar_one_or_none()
@@ -87,7 +87,7 @@ def enable(db: Engine, user_id: str, secret: str, code: str) -> None:
     step = matching_step(secret, code)
     if step is None:
         raise IdentityError("invalid_totp", "The code is not correct. Check your app's clock.")
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute(
             sa.update(_USERS)
             .where(_USERS.c.id == user_id)
@@ -99,7 +99,7 @@ def enable(db: Engine, user_id: str, secret: str, code: str) -> None:
 
 def disable(db: Engine, user_id: str) -> None:
     """Turn the second factor off."""
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute(
             sa.update(_USERS)
             .where(_USERS.c.id == user_id)

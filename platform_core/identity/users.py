@@ -23,8 +23,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from platform_core.auth.schema import ROLES, UserPatientRow, UserRow
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
-from platform_core.identity._db import write
 from platform_core.identity.errors import IdentityError
 from platform_core.identity.passwords import hash_password
 
@@ -180,7 +180,7 @@ def create_user(
     }
     duplicate = IdentityError("duplicate_email", "An account with this email address exists.")
     try:
-        with write(db) as conn:
+        with write_transaction(db) as conn:
             taken = conn.execute(sa.select(_USERS.c.id).where(_USERS.c.email == norm)).first()
             if taken is not None:
                 raise duplicate
@@ -241,7 +241,7 @@ def list_users(
 
 def _update(db: Engine, user_id: str, **values: Any) -> User:
     """Set columns of one user; raises ``unknown_user`` when there is none."""
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         result = conn.execute(
             sa.update(_USERS).where(_USERS.c.id == user_id).values(updated_at=now_utc(), **values)
         )
@@ -313,7 +313,7 @@ def link_patient(
         if value is not None and not _FHIR_ID_RE.match(value):
             raise IdentityError("invalid_patient_id", f"{value!r} is not a valid FHIR id.")
     links = UserPatientRow.__table__
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         if get_user(db, user_id, conn=conn) is None:
             raise IdentityError("unknown_user", f"No user with id {user_id}.")
         key = (

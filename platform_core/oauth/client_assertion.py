@@ -33,8 +33,8 @@ from joserfc.errors import JoseError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
-from platform_core.oauth._db import write
 from platform_core.oauth.clients import ASSERTION_ALGS, Client, JwksCache
 from platform_core.oauth.schema import AssertionJtiRow
 
@@ -124,7 +124,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
         self._sweep()
         expires = datetime.fromtimestamp(int(claims["exp"]) + LEEWAY_S, UTC)
         try:
-            with write(self.db) as conn:
+            with write_transaction(self.db) as conn:
                 conn.execute(
                     sa.insert(_JTI).values(client_id=claims["sub"], jti=jti, expires_at=expires)
                 )
@@ -139,7 +139,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
             return
         try:
             self._swept = now
-            with write(self.db) as conn:
+            with write_transaction(self.db) as conn:
                 conn.execute(sa.delete(_JTI).where(_JTI.c.expires_at < now_utc()))
         finally:
             self._sweep_lock.release()

@@ -33,9 +33,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy.engine import Engine
 
+from platform_core.auth.secrets import digest
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
 from platform_core.oauth import smart_scopes
-from platform_core.oauth._db import digest, write
 from platform_core.oauth.schema import ClientRow
 
 KINDS = ("public", "confidential-symmetric", "confidential-asymmetric")
@@ -157,7 +158,7 @@ def get_client(db: Engine, client_id: str) -> Client | None:
 def set_client_active(db: Engine, client_id: str, active: bool) -> bool:
     """Switch a client off (its token requests fail from then on) or back on; False when no
     such client exists."""
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         result = conn.execute(
             sa.update(_CLIENTS).where(_CLIENTS.c.client_id == client_id).values(active=active)
         )
@@ -285,7 +286,7 @@ def register_client(
     )
     if not 1 <= len(client.client_id) <= 64 or not client.client_id.isprintable():
         raise ClientRegistrationError("client_id must be 1 to 64 printable characters")
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         taken = conn.execute(
             sa.select(_CLIENTS.c.client_id).where(_CLIENTS.c.client_id == client.client_id)
         ).first()

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from platform_core.auth.secrets import digest
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
-from platform_core.oauth._db import digest, write
 from platform_core.oauth.launch_context import LaunchContext
 from platform_core.oauth.schema import AuthorizationCodeRow
 
@@ -74,7 +75,7 @@ class NewCode:
 def save(db: Engine, code: str, new: NewCode, ttl_s: int) -> None:
     """Store a freshly generated code (and sweep codes expired long ago)."""
     now = now_utc()
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute(
             sa.delete(_CODES).where(_CODES.c.expires_at < now - timedelta(seconds=KEEP_USED_S))
         )

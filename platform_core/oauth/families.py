@@ -24,9 +24,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from platform_core.auth.secrets import digest
 from platform_core.auth.tokens import TokenService
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
-from platform_core.oauth._db import digest, write
 from platform_core.oauth.launch_context import LaunchContext
 from platform_core.oauth.schema import GrantRow, IssuedAccessTokenRow, RefreshTokenRow
 
@@ -182,7 +183,7 @@ def sweep(db: Engine, *, keep_expired: timedelta = timedelta(days=1)) -> None:
     refresh tokens expired for longer than ``keep_expired`` (kept that long so a late replay
     is still recognised). Families stay, as the record of what was authorized."""
     now = now_utc()
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute(sa.delete(_ISSUED).where(_ISSUED.c.expires_at < now))
         conn.execute(sa.delete(_REFRESH).where(_REFRESH.c.expires_at < now - keep_expired))
 
@@ -191,7 +192,7 @@ def revoke(db: Engine, tokens: TokenService, family_id: str) -> None:
     """Revoke a family: its refresh tokens stop working and its live access tokens are
     revoked (idempotent)."""
     now = now_utc()
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute(
             sa.update(_GRANTS)
             .where(_GRANTS.c.id == family_id, _GRANTS.c.revoked_at.is_(None))

@@ -20,9 +20,9 @@ from authlib.oauth2.rfc6749 import InvalidGrantError
 
 from platform_core.auth.services import ID_TOKEN_TTL_S
 from platform_core.auth.tokens import AccessToken
+from platform_core.db.engine import write_transaction
 from platform_core.identity.users import User
 from platform_core.oauth import codes, families
-from platform_core.oauth._db import write
 from platform_core.oauth.clients import Client
 from platform_core.oauth.launch_context import LaunchContext
 
@@ -97,7 +97,7 @@ class TokenIssuer:
         raw, token = self._access_token(client, user, code.context, code.scope)
         id_token = self.id_token(client, user, scopes, nonce=code.nonce)
         try:
-            with write(self.core.db) as conn:
+            with write_transaction(self.core.db) as conn:
                 family = families.create(
                     conn,
                     client_id=client.client_id,
@@ -135,7 +135,7 @@ class TokenIssuer:
         raw, access = self._access_token(client, user, family.context, granted)
         id_token = self.id_token(client, user, set(granted.split()), nonce=None)
         try:
-            with write(self.core.db) as conn:
+            with write_transaction(self.core.db) as conn:
                 if not families.rotate(conn, token.token_hash):
                     raise _LostRace
                 refresh = families.add_refresh_token(

@@ -23,8 +23,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from platform_core.auth.secrets import digest
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
-from platform_core.oauth._db import digest, write
 from platform_core.oauth.schema import LaunchRow
 
 LAUNCH_TTL_S = 600
@@ -123,7 +124,7 @@ def register_launch(
     seconds."""
     launch = secrets.token_urlsafe(24)
     now = now_utc()
-    with write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute(sa.delete(_LAUNCHES).where(_LAUNCHES.c.expires_at < now))
         conn.execute(
             sa.insert(_LAUNCHES).values(
