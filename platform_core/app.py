@@ -9,6 +9,7 @@ so several apps (tests, workers) can live in one process.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +23,12 @@ from platform_core.auth.services import AuthServices
 from platform_core.config import Settings, load_settings
 from platform_core.db.engine import create_engine, create_read_engine
 from platform_core.fhir.engine import FhirEngine
+from platform_core.fhir.narrowing import NarrowingPolicy
+from platform_core.fhir.plugin_operations import PluginOperations
 from platform_core.fhir.repository import Repository
 from platform_core.fhir.validation import validate_resource
 from platform_core.logging_setup import configure_logging
+from platform_core.plugin_host import PluginHost
 from platform_core.web import health
 from platform_core.web.fhir_wsgi import FhirWsgi
 
@@ -39,6 +43,7 @@ class Core:
     fhir: FhirEngine
     auth: AuthServices
     audit: AuditLog
+    plugins: PluginHost
 
     def dispose(self) -> None:
         """Close every pooled database connection (tests, forked workers)."""
@@ -47,37 +52,55 @@ class Core:
         self.repository.read_engine.dispose()
 
 
-def build_core(settings: Settings) -> Core:
-    """The core services without a web app (CLI commands, jobs)."""
+def build_core(settings: Settings, plugins: Iterable[Any] = ()) -> Core:
+    """The core services without a web app (CLI commands, jobs). ``plugins`` are registered
+    after the installed ones (tests)."""
+    host = PluginHost(settings, plugins)
     db = create_engine(settings)
     repository = Repository(
-        db, settings, validator=validate_resource, read_engine=create_read_engine(settings, db)
+        db,
+        settings,
+        validator=validate_resource,
+        read_engine=create_read_engine(settings, db),
+        hooks=host.hook,
     )
-    repository.policy = SmartPolicy(
-        repository.base_url, lambda rtype, pairs: repository.parse_search(rtype, pairs).criteria
+
+    def parse_criteria(rtype: str, pairs: list[tuple[str, str]]) -> list[Any]:
+        return repository.parse_search(rtype, pairs).criteria
+
+    repository.policy = NarrowingPolicy(
+        SmartPolicy(repository.base_url, parse_criteria),
+        host.hook.fhir_search_narrowing,
+        parse_criteria,
+        repository.base_url,
     )
     audit = AuditLog(repository, interval=settings.audit_flush_ms / 1000)
+    operations = PluginOperations(host.collect("register_operations"), host.hook)
     return Core(
         settings,
         db,
         repository,
-        FhirEngine(repository),
+        FhirEngine(repository, operations),
         AuthServices.build(settings, db),
         audit,
+        host,
     )
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build a Fireside app."""
+def create_app(config: dict[str, Any] | None = None, plugins: Iterable[Any] = ()) -> Flask:
+    """Build a Fireside app; ``plugins`` are registered beside the installed ones."""
     settings = load_settings(config)
     configure_logging(settings.log_level)
     app = Flask("fireside")
     app.config["MAX_CONTENT_LENGTH"] = None  # the FHIR blueprint answers 413 itself
-    core = build_core(settings)
+    core = build_core(settings, plugins)
     app.extensions["fireside"] = core
-    app.register_blueprint(health.bp)
+    health.init_app(app, core)
     identity.init_app(app, core)
     oauth.init_app(app, core)
+    # hook: register_blueprints
+    for blueprint in core.plugins.collect("register_blueprints"):
+        app.register_blueprint(blueprint)
     # Custom SearchParameters whose reindex a stopped process left unfinished.
     core.repository.reindexer.resume_all()
     # /fhir is served at the WSGI level, in front of Flask (see platform_core/web/fhir_wsgi.py).

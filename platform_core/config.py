@@ -69,6 +69,27 @@ class Settings:
     mail_url: str = ""
     """Where mail goes: ``smtp://host:port`` or empty to write each message as a file under
     ``var/mail/`` (the embedded default)."""
+    plugins_disabled: tuple[str, ...] = ()
+    """Plugins not to load, by name (entry-point name, or ``core.<name>`` for the core's
+    own); comma-separated in the environment."""
+    plugins_trace: bool = False
+    """Log every hook call and its result (logger ``fireside.hooks``)."""
+    jobs_broker_url: str = ""
+    """Celery broker (``redis://127.0.0.1:6379/0`` or ``amqp://guest@127.0.0.1//``). Empty:
+    jobs run in the web process right after their commit (the embedded default)."""
+    jobs_lease_s: int = 300
+    """A job handed to the broker but not done after this many seconds is handed over
+    again by the sweeper (its worker died, or the broker lost it)."""
+    jobs_sweep_interval_s: int = 5
+    """How often the sweeper re-dispatches due and lost jobs (beat, or in-process when
+    jobs run inline)."""
+    search_backend: str = "embedded"
+    """The global search backend: ``embedded`` (the app's own database) or
+    ``elasticsearch``."""
+    elasticsearch_url: str = ""
+    """Elasticsearch address for the ``elasticsearch`` backend (``http://host:9200``)."""
+    search_index_prefix: str = "fireside"
+    """Prefix of the Elasticsearch index and alias names."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys not known to the core (plugins read their own)."""
 
@@ -83,6 +104,8 @@ def _coerce(value: str, target: type) -> Any:
         return int(value)
     if target is bool:
         return value.strip().lower() in {"1", "true", "yes", "on"}
+    if target == tuple[str, ...]:
+        return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
 
 

@@ -10,7 +10,7 @@ Reads use :func:`create_read_engine`, whose connections skip BEGIN/ROLLBACK roun
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,14 +106,31 @@ def create_read_engine(settings: Settings, engine: Engine) -> Engine:
     )
 
 
+AFTER_COMMIT = "fireside_after_commit"
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the transaction open on ``conn`` has committed (never when it
+    rolls back: work that follows a write must not happen without it). Only transactions
+    opened by :func:`write_transaction` run these."""
+    conn.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
 @contextmanager
 def write_transaction(db: Engine) -> Iterator[Connection]:
-    """A connection in a write transaction, committed when the block ends cleanly.
+    """A connection in a write transaction, committed when the block ends cleanly; then
+    the :func:`after_commit` callbacks run, after the connection went back to the pool.
 
     It carries ``WRITE_OPTION``, so on SQLite the transaction starts with ``BEGIN IMMEDIATE``:
     a check-then-update (a code, a refresh token, a login counter) cannot interleave with
     another writer's, and two writers queue instead of failing on a lock upgrade."""
     with db.connect() as conn:
         conn.execution_options(**{WRITE_OPTION: True})
+        # ``info`` lives with the pooled DBAPI connection: drop what a rolled-back
+        # transaction left there.
+        conn.info.pop(AFTER_COMMIT, None)
         with conn.begin():
             yield conn
+        callbacks = conn.info.pop(AFTER_COMMIT, [])
+    for callback in callbacks:
+        callback()

@@ -17,6 +17,7 @@ from platform_core.fhir import error_codes
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.interactions.common import Env
+from platform_core.fhir.plugin_operations import PluginOperations
 from platform_core.fhir.repository import Repository
 from platform_core.fhir.request import FhirRequest, FhirResponse
 from platform_core.fhir.router import dispatch
@@ -27,8 +28,9 @@ log = logging.getLogger(__name__)
 class FhirEngine:
     """Runs FHIR interactions against one repository."""
 
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, operations: PluginOperations | None = None) -> None:
         self.repository = repository
+        self.operations = operations
 
     def handle(self, request: FhirRequest, ctx: RequestContext) -> FhirResponse:
         """Answer one request; never raises.
@@ -38,12 +40,12 @@ class FhirEngine:
         """
         try:
             try:
-                return dispatch(Env(self.repository, ctx), request, None)
+                return dispatch(Env(self.repository, ctx, self.operations), request, None)
             except DBAPIError as exc:
                 if not (exc.connection_invalidated and request.method in {"GET", "HEAD"}):
                     raise
                 log.info("retrying a read on a fresh connection after a disconnect")
-                return dispatch(Env(self.repository, ctx), request, None)
+                return dispatch(Env(self.repository, ctx, self.operations), request, None)
         except FhirError as exc:
             return error_response(exc)
         except (OperationalError, PoolTimeout) as exc:

@@ -103,6 +103,10 @@ INVALID_PATCH = _define("FS-5001", "invalid", "Invalid patch document")
 PATCH_FAILED = _define("FS-5002", "processing", "The patch could not be applied")
 UNKNOWN_OPERATION = _define("FS-5003", "not-supported", "Unknown operation")
 
+# --- 7xxx: plugins ----------------------------------------------------------------------
+PLUGIN_REJECTED = _define("FS-7001", "business-rule", "A plugin refused the write")
+PLUGIN_FAILED = _define("FS-7002", "exception", "A plugin failed")
+
 # --- 9xxx: server faults ----------------------------------------------------------------
 DATABASE_UNAVAILABLE = _define("FS-9001", "transient", "The database is unavailable")
 INTERNAL_ERROR = _define("FS-9002", "exception", "Internal server error")

@@ -12,6 +12,7 @@ transaction Bundle) commit or roll back together.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from platform_core.config import Settings
-from platform_core.db.engine import WRITE_OPTION
+from platform_core.db.engine import after_commit, write_transaction
 from platform_core.db.schema import match_key_table, resource_table
 from platform_core.fhir import definitions, error_codes, jsonio
 from platform_core.fhir.access import AccessFilter, AccessPolicy, AllowAll
@@ -38,8 +39,8 @@ from platform_core.fhir.search import custom, registry
 from platform_core.fhir.search.custom import CustomParameters
 from platform_core.fhir.search.extract import index_rows
 from platform_core.fhir.search.includes import resolve_includes
-from platform_core.fhir.search.model import SearchRequest
-from platform_core.fhir.search.parse import parse_search
+from platform_core.fhir.search.model import Criterion, SearchRequest
+from platform_core.fhir.search.parse import TEXT_PARAMETERS, parse_search
 from platform_core.fhir.search.registry import SearchRegistry
 from platform_core.fhir.search.reindex import Reindexer
 from platform_core.fhir.search.sql import Page, count_matches, estimate_matches, run_search
@@ -47,9 +48,14 @@ from platform_core.fhir.search.valuesets import expand_in_criteria
 from platform_core.fhir.storage import history as history_sql
 from platform_core.fhir.storage import store
 from platform_core.fhir.storage.records import StoredResource
+from platform_core.plugin_api import PendingWrite, RejectWrite, ResourceChange, TextSearch
+
+log = logging.getLogger(__name__)
+
+TEXT_SEARCH_LIMIT = 10_000
+"""Most matches a ``_text``/``_content`` criterion narrows a search to (best first)."""
 
 Validator = Callable[..., list[Issue]]
-AFTER_COMMIT = "fireside_after_commit"
 """Key in ``Connection.info`` of the callbacks to run once the transaction has committed."""
 
 
@@ -104,6 +110,7 @@ class Repository:
         validator: Validator,
         policy: AccessPolicy | None = None,
         read_engine: Engine | None = None,
+        hooks: Any = None,
     ) -> None:
         self.engine = engine
         self.read_engine = read_engine or engine
@@ -113,18 +120,18 @@ class Repository:
         self._validator = validator
         self.custom = CustomParameters(engine)
         self.reindexer = Reindexer(self)
+        self.hooks = hooks
+        """The plugin hooks (``PluginHost.hook``), or None: no plugins."""
+        self.write_listeners: list[Callable[[Connection, ResourceChange], None]] = []
+        """Called inside each write's transaction (the jobs outbox enqueues from here)."""
 
     # --- connections -------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A connection in a write transaction, committed when the block ends cleanly."""
-        with self.engine.connect() as conn:
-            conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
-                yield conn
-            # Work that must follow the commit (never before: a rollback would undo its cause).
-            for callback in conn.info.pop(AFTER_COMMIT, []):
-                callback()
+        """A connection in a write transaction, committed when the block ends cleanly (then
+        the work registered with ``db.engine.after_commit`` runs)."""
+        with write_transaction(self.engine) as conn:
+            yield conn
 
     @contextmanager
     def _reader(self, conn: Connection | None) -> Iterator[Connection]:
@@ -155,7 +162,21 @@ class Repository:
         body: dict[str, Any] | None,
     ) -> None:
         """Effects of a write that belong to its transaction: the Provenance of a write made
-        through the API, and what a SearchParameter changes."""
+        through the API, what a SearchParameter changes, the jobs the write triggers; and
+        the ``fhir_resource_after_commit`` hook, once it has committed."""
+        change = ResourceChange(
+            "delete" if body is None else "create" if stored.version_id == 1 else "update",
+            stored.resource_type,
+            stored.id,
+            stored.version_id,
+            stored.last_updated,
+            body is None,
+            ctx.actor,
+        )
+        for listener in self.write_listeners:
+            listener(conn, change)
+        if self.hooks is not None and self.hooks.fhir_resource_after_commit.get_hookimpls():
+            after_commit(conn, lambda: self._fire_after_commit(change))
         if not ctx.internal:
             provenance_id = new_id()
             provenance = with_meta(
@@ -175,11 +196,51 @@ class Repository:
             return
         if body is None:
             custom.retire(conn, stored.id)
-            conn.info.setdefault(AFTER_COMMIT, []).append(self.custom.invalidate)
+            after_commit(conn, self.custom.invalidate)
         elif custom.register(conn, stored.id, body):
-            conn.info.setdefault(AFTER_COMMIT, []).extend(
-                [self.custom.invalidate, lambda: self.reindexer.start(stored.id)]
+            after_commit(conn, self.custom.invalidate)
+            after_commit(conn, lambda: self.reindexer.start(stored.id))
+
+    def _fire_after_commit(self, change: ResourceChange) -> None:
+        try:
+            # hook: fhir_resource_after_commit
+            self.hooks.fhir_resource_after_commit(change=change)
+        except Exception:  # documented: logged, the write stands
+            log.exception(
+                "a plugin failed in fhir_resource_after_commit for %s/%s",
+                change.resource_type,
+                change.resource_id,
             )
+
+    def _before_write(
+        self,
+        ctx: RequestContext,
+        interaction: str,
+        resource_type: str,
+        resource_id: str | None,
+        resource: dict[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        """Let the plugins change or refuse a write; the resource as they left it."""
+        if self.hooks is None or not self.hooks.fhir_resource_before_write.get_hookimpls():
+            return resource
+        write = PendingWrite(interaction, resource_type, resource_id, resource, ctx)
+        try:
+            # hook: fhir_resource_before_write
+            self.hooks.fhir_resource_before_write(write=write)
+        except RejectWrite as exc:
+            raise FhirError.of(
+                exc.status, error_codes.PLUGIN_REJECTED, exc.message, exc.expression
+            ) from None
+        except FhirError:
+            raise
+        except Exception:
+            log.exception("a plugin failed in fhir_resource_before_write")
+            raise FhirError.of(
+                500,
+                error_codes.PLUGIN_FAILED,
+                "A plugin failed while checking this write; nothing was written",
+            ) from None
+        return write.resource
 
     # --- validation --------------------------------------------------------------------
     def validate(self, resource: Any, *, expect_type: str | None = None) -> list[Issue]:
@@ -257,6 +318,7 @@ class Repository:
     ) -> SearchPage:
         """One page of matches of a parsed search."""
         request.access = self.policy.check(ctx, "search", request.resource_type)
+        self._resolve_text(ctx, request)
         with self._reader(conn) as c:
             expand_in_criteria(c, request)
             if request.summary == "count":
@@ -281,6 +343,37 @@ class Repository:
                 if request.since is not None:
                     included = [i for i in included if i.last_updated >= request.since]
         return SearchPage(matches, cursor, total, included, found.previous_cursor)
+
+    def _resolve_text(self, ctx: RequestContext, request: SearchRequest) -> None:
+        """Replace ``_text``/``_content`` criteria by the ids the global search finds."""
+        if not any(c.param.code in TEXT_PARAMETERS for c in request.criteria):
+            return
+        id_param = self.registry().parameters_for(request.resource_type)["_id"]
+        resolved = []
+        for criterion in request.criteria:
+            if criterion.param.code not in TEXT_PARAMETERS:
+                resolved.append(criterion)
+                continue
+            search = TextSearch(
+                request.resource_type,
+                criterion.param.code,
+                criterion.values[0],
+                ctx,
+                TEXT_SEARCH_LIMIT,
+            )
+            # hook: fhir_text_search
+            ids = None if self.hooks is None else self.hooks.fhir_text_search(search=search)
+            if ids is None:
+                raise FhirError.of(
+                    400,
+                    error_codes.UNSUPPORTED_SEARCH_FEATURE,
+                    f"{criterion.param.code} is not supported: no global search is active",
+                    criterion.raw_name,
+                )
+            # "\x00" is no id at all: no match then.
+            values = tuple(ids[:TEXT_SEARCH_LIMIT]) or ("\x00",)
+            resolved.append(Criterion(id_param, None, values, criterion.raw_name))
+        request.criteria = resolved
 
     def find(
         self,
@@ -369,6 +462,7 @@ class Repository:
         """Store a new resource (a client-given id only through update-as-create)."""
         resource_type = resource.get("resourceType", "")
         access = self.policy.check(ctx, "create", resource_type, resource)
+        resource = self._before_write(ctx, "create", resource_type, resource_id, resource) or {}
         self._require_valid(resource, resource_type)
         rid_text = resource_id or new_id()
         now = now_utc()
@@ -406,6 +500,8 @@ class Repository:
             try:
                 filters.append(self.policy.check(ctx, "create", resource_type, resource))
                 if validate or not ctx.internal:
+                    before = self._before_write(ctx, "create", resource_type, resource_id, resource)
+                    resource = before or {}
                     self._require_valid(resource, resource_type)
             except FhirError as exc:
                 raise ItemFailed(index, exc) from None
@@ -488,6 +584,7 @@ class Repository:
     ) -> WriteResult:
         """Write a new version (or create with this id when none exists)."""
         access = self.policy.check(ctx, "update", resource_type, resource)
+        resource = self._before_write(ctx, "update", resource_type, resource_id, resource) or {}
         self._require_valid(resource, resource_type)
         current = store.read_current(conn, resource_type, resource_id, for_update=True)
         if current is not None and not current.deleted:
@@ -539,6 +636,7 @@ class Repository:
         check_if_match(current, if_match, resource_type, resource_id)
         if current.deleted:
             return current
+        self._before_write(ctx, "delete", resource_type, resource_id, None)
         try:
             stored = store.insert_next_version(conn, current, now_utc(), None, "DELETE")
         except (store.StaleVersionError, IntegrityError):

@@ -16,7 +16,13 @@ from platform_core.fhir.bundles.transaction import process_transaction
 from platform_core.fhir.capability import capability_statement
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.interactions import compartment, history, instance, type_level
-from platform_core.fhir.interactions.common import Env, Route, body_resource, check_type
+from platform_core.fhir.interactions.common import (
+    Env,
+    Route,
+    body_resource,
+    check_id,
+    check_type,
+)
 from platform_core.fhir.operations import index_status, validate
 from platform_core.fhir.request import FhirRequest, FhirResponse
 
@@ -27,6 +33,8 @@ def _metadata(
     env: Env, request: FhirRequest, route: Route, conn: Connection | None
 ) -> FhirResponse:
     statement = capability_statement(env.repository.settings, env.repository.registry())
+    if env.operations is not None:
+        statement = env.operations.prepare_capability(statement)
     return FhirResponse(200, resource=statement)
 
 
@@ -90,6 +98,9 @@ def _shape(request: FhirRequest) -> tuple[str, Route]:
         return "", route
     if segs[0] in {"metadata", "_history"} and len(segs) == 1:
         return segs[0], route
+    if segs[0].startswith("$") and len(segs) == 1:
+        route.operation = segs[0]
+        return "$", route
     route.resource_type = segs[0]
     rest = segs[1:]
     if not rest:
@@ -128,6 +139,33 @@ def _shape(request: FhirRequest) -> tuple[str, Route]:
     return "?", route
 
 
+def _plugin_operation(
+    env: Env, request: FhirRequest, route: Route, conn: Connection | None, method: str
+) -> FhirResponse | None:
+    """A plugin's ``$operation`` at this route, if one is registered there."""
+    if method not in {"GET", "POST"}:
+        return None
+    assert route.operation
+    level = (
+        "system"
+        if route.resource_type is None
+        else "type"
+        if route.resource_id is None
+        else "instance"
+    )
+    op = env.operations.find(route.operation[1:], level, route.resource_type)
+    if op is None:
+        return None
+    if route.resource_id is not None:
+        check_id(route.resource_id)
+    body = body_resource(request) if method == "POST" and request.body else None
+    if body is not None and not isinstance(body, dict):
+        raise FhirError.of(400, error_codes.INVALID_RESOURCE, "The body must be a resource")
+    return env.operations.call(
+        op, env, request, level, route.resource_type, route.resource_id, body, conn
+    )
+
+
 def dispatch(env: Env, request: FhirRequest, conn: Connection | None) -> FhirResponse:
     """Run one interaction; raises FhirError for failures."""
     method = "GET" if request.method == "HEAD" else request.method
@@ -136,6 +174,10 @@ def dispatch(env: Env, request: FhirRequest, conn: Connection | None) -> FhirRes
         check_type(route.resource_type)
     handler = ROUTES.get((method, shape))
     if handler is None:
+        if route.operation and env.operations is not None:
+            answer = _plugin_operation(env, request, route, conn, method)
+            if answer is not None:
+                return answer
         if route.operation:
             raise FhirError.of(
                 404, error_codes.UNKNOWN_OPERATION, f"Operation {route.operation} is not supported"

@@ -27,6 +27,8 @@ class Env:
 
     repository: Repository
     ctx: RequestContext
+    operations: Any = None
+    """The plugins' operations (``fhir.plugin_operations.PluginOperations``), if any."""
 
     @property
     def base_url(self) -> str:

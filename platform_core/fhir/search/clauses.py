@@ -284,6 +284,14 @@ def criterion_clause(
     correlate with each other by accident.
     """
     code = criterion.param.code
+    if code in {"_text", "_content"}:
+        # Resolved to ids by the repository at the top level; nowhere else.
+        raise FhirError.of(
+            400,
+            error_codes.UNSUPPORTED_SEARCH_FEATURE,
+            f"{code} works only on the type searched, not in a chain, _has or scope",
+            criterion.raw_name,
+        )
     if criterion.has is not None:
         source, ref_code, inner = criterion.has
         src = resource_table.alias()

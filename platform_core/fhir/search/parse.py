@@ -22,6 +22,10 @@ RESULT_PARAMS = frozenset(
 IGNORED_PARAMS = frozenset({"_format", "_pretty"})
 
 
+TEXT_PARAMETERS = frozenset({"_text", "_content"})
+"""Full-text parameters, answered through the ``fhir_text_search`` hook."""
+
+
 def split_values(raw: str) -> list[str]:
     """Split an OR list on commas, honouring ``\\,`` escapes."""
     values, current, i = [], [], 0
@@ -109,6 +113,17 @@ def parse_criterion(
         )
     if dot:
         return _parse_chain(resource_type, param, modifier or None, rest, name, raw, depth, reg)
+    if code in TEXT_PARAMETERS:
+        if modifier or depth:
+            raise _problem(
+                error_codes.UNSUPPORTED_SEARCH_FEATURE,
+                f"{code} takes no modifier and works only on the type searched",
+                name,
+            )
+        if not raw.strip():
+            raise _problem(error_codes.INVALID_SEARCH_VALUE, f"Empty value in {name}", name)
+        # Answered by the global search backend (Repository.search resolves it to ids).
+        return Criterion(param, None, (raw,), name)
     pending = reg.pending(resource_type, code)
     if pending is not None:
         raise _problem(
