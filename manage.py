@@ -4,7 +4,8 @@ Commands: ``run`` (serve; ``--workers N`` for gunicorn), ``migrate`` (apply the 
 migrations), ``import PATH...`` (load FHIR Bundle JSON and NDJSON files or folders),
 ``create-user`` and ``link-patient`` (accounts; see docs/identity.md), ``issue-token`` (an
 access token for an operator; see docs/authorization.md), ``create-client`` (register an
-OAuth client; see docs/oauth.md).
+OAuth client; see docs/oauth.md), and the commands of the active plugins
+(``register_commands``; see docs/plugin_hooks.md).
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ from platform_core.cli import (
     token_command,
     user_command,
 )
-from platform_core.config import load_settings
+from platform_core.config import Settings, load_settings
 from platform_core.db.engine import create_engine
 from platform_core.db.migrate import upgrade
+from platform_core.plugin_host import PluginHost
+
+
+def migrate(settings: Settings) -> None:
+    """Apply the core's and every active plugin's migrations."""
+    # hook: register_migrations
+    locations = PluginHost(settings).collect("register_migrations")
+    upgrade(create_engine(settings), extra_locations=locations)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,8 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     user_command.add_parser(sub)
     token_command.add_parser(sub)
     client_command.add_parser(sub)
+    # hook: register_commands
+    plugin_commands = {c.name: c for c in PluginHost(load_settings()).collect("register_commands")}
+    for command in plugin_commands.values():
+        if command.name in sub.choices:
+            parser.error(f"a plugin's command {command.name!r} clashes with another command")
+        command.configure(sub.add_parser(command.name, help=command.help))
 
     args = parser.parse_args(argv)
+    if args.command in plugin_commands:
+        return plugin_commands[args.command].run(args)
     if args.command in user_command.COMMANDS:
         return user_command.run(args)
     if args.command in token_command.COMMANDS:
@@ -56,12 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "create-client":
         return client_command.run(args)
     if args.command == "migrate":
-        upgrade(create_engine(load_settings()))
+        migrate(load_settings())
         print("database is up to date")
         return 0
     if args.command == "run":
         if not args.no_migrate:
-            upgrade(create_engine(load_settings()))
+            migrate(load_settings())
         return run_command.serve(args.host, args.port, args.workers, args.threads)
     if args.command == "import":
         return import_command.run_import(args.paths, progress=not args.quiet)

@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from platform_core.app import create_app
-from platform_core.db.migrate import upgrade
+from platform_core.db.migrate import migrate_core
 from platform_core.db.schema import Base
 
 BASE = "http://testserver"
@@ -50,7 +50,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "audit_flush_ms": 3_600_000,
         }
     )
-    upgrade(application.extensions["fireside"].db)
+    migrate_core(application.extensions["fireside"])
     yield application
     application.extensions["fireside"].dispose()
 
