@@ -29,7 +29,7 @@ from platform_core.fhir.repository import Repository
 from platform_core.fhir.validation import validate_resource
 from platform_core.logging_setup import configure_logging
 from platform_core.plugin_host import PluginHost
-from platform_core.web import health
+from platform_core.web import api, health
 from platform_core.web.fhir_wsgi import FhirWsgi
 
 
@@ -98,9 +98,10 @@ def create_app(config: dict[str, Any] | None = None, plugins: Iterable[Any] = ()
     health.init_app(app, core)
     identity.init_app(app, core)
     oauth.init_app(app, core)
+    api.init_app(app)
     # hook: register_blueprints
     for blueprint in core.plugins.collect("register_blueprints"):
-        app.register_blueprint(blueprint)
+        api.register(app, blueprint)
     # Custom SearchParameters whose reindex a stopped process left unfinished.
     core.repository.reindexer.resume_all()
     # /fhir is served at the WSGI level, in front of Flask (see platform_core/web/fhir_wsgi.py).
