@@ -34,6 +34,7 @@ class PluginHost:
     def __init__(self, settings: Settings, extra: Iterable[Any] = ()) -> None:
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
+        self._scopes: dict[str, str] | None = None
         self.failures: dict[str, str] = {}
         """Plugins that could not be loaded: name -> error."""
         disabled = set(settings.plugins_disabled)
@@ -71,7 +72,14 @@ class PluginHost:
 
     def names(self) -> list[str]:
         """Names of the active plugins, in registration order."""
-        return [name for name, _ in self.pm.list_name_plugin()]
+        return [name for name, plugin in self.pm.list_name_plugin() if plugin is not None]
+
+    def scopes(self) -> dict[str, str]:
+        """The OAuth scopes the plugins' APIs check: name -> description (computed once)."""
+        if self._scopes is None:
+            # hook: register_scopes
+            self._scopes = {s.name: s.description for s in self.collect("register_scopes")}
+        return self._scopes
 
     def collect(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call a ``register_*`` hook and flatten the lists the plugins return."""

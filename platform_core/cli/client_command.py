@@ -25,6 +25,7 @@ from typing import Any
 from platform_core.config import load_settings
 from platform_core.db.engine import create_engine
 from platform_core.oauth.clients import GRANT_TYPES, KINDS, ClientRegistrationError, register_client
+from platform_core.plugin_host import PluginHost
 
 COMMAND = "create-client"
 
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             print(f"create-client: cannot read {args.jwks}: {exc}", file=sys.stderr)
             return 2
-    engine = create_engine(load_settings())
+    settings = load_settings()
+    engine = create_engine(settings)
     try:
         registered = register_client(
             engine,
@@ -85,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             jwks=jwks,
             jwks_uri=args.jwks_uri,
             client_id=args.client_id,
+            plugin_scopes=PluginHost(settings).scopes(),
         )
     except ClientRegistrationError as exc:
         print(f"create-client: {exc}", file=sys.stderr)

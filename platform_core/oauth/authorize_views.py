@@ -169,7 +169,7 @@ def _consent(
         title=f"Allow {grant.request.client.name}?",
         client=grant.request.client,
         user=user,
-        scopes=[(s, smart_scopes.describe(s)) for s in scopes],
+        scopes=[(s, smart_scopes.describe(s, core.plugins.scopes())) for s in scopes],
         picker=picker,
         choices=choices,
         can_search=picker and patient_picker.can_search(user),

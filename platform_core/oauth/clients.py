@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -224,6 +224,7 @@ def register_client(
     jwks_uri: str | None = None,
     client_id: str | None = None,
     client_secret: str | None = None,
+    plugin_scopes: Collection[str] = (),
 ) -> RegisteredClient:
     """Register a client and return it (with its secret, for a symmetric client).
 
@@ -242,7 +243,7 @@ def register_client(
     if not scopes:
         raise ClientRegistrationError("a client needs at least one allowed scope")
     try:
-        smart_scopes.check_syntax(scopes)
+        smart_scopes.check_syntax(scopes, plugin_scopes)
     except smart_scopes.ScopeSyntaxError as exc:
         raise ClientRegistrationError(str(exc)) from exc
     grants = tuple(dict.fromkeys(grant_types or _default_grant_types(kind)))

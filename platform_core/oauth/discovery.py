@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, jsonify
@@ -103,14 +104,14 @@ def endpoints(base_url: str) -> dict[str, str]:
     }
 
 
-def smart_configuration(base_url: str) -> dict[str, Any]:
-    """The SMART configuration document."""
+def smart_configuration(base_url: str, plugin_scopes: Iterable[str] = ()) -> dict[str, Any]:
+    """The SMART configuration document (``plugin_scopes``: from ``register_scopes``)."""
     return {
         **endpoints(base_url),
         "grant_types_supported": list(GRANT_TYPES),
         "token_endpoint_auth_methods_supported": list(TOKEN_AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
-        "scopes_supported": list(SCOPES_SUPPORTED),
+        "scopes_supported": [*SCOPES_SUPPORTED, *plugin_scopes],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
         "capabilities": list(CAPABILITIES),
@@ -156,7 +157,8 @@ def _public_json(document: dict[str, Any], max_age: int = 300) -> Response:
 @cors
 def smart_configuration_view() -> Response:
     """SMART App Launch discovery."""
-    return _public_json(smart_configuration(_core().settings.base_url))
+    core = _core()
+    return _public_json(smart_configuration(core.settings.base_url, core.plugins.scopes()))
 
 
 @bp.route(

@@ -56,7 +56,7 @@ class RotatingRefreshTokenGrant(RefreshTokenGrant):  # type: ignore[misc]
             return
         granted = token.get_scope().split()
         try:
-            smart_scopes.check_syntax(requested)
+            smart_scopes.check_syntax(requested, self.server.core.plugins.scopes())
         except smart_scopes.ScopeSyntaxError as exc:
             raise InvalidScopeError(safe_description(str(exc))) from exc
         beyond = [s for s in requested if not smart_scopes.covered(s, granted)]

@@ -86,6 +86,6 @@ class FiresideAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         """Every requested scope must be a well-formed SMART scope (narrowing to what the
         client may have comes after)."""
         try:
-            smart_scopes.check_syntax(smart_scopes.split(scope))
+            smart_scopes.check_syntax(smart_scopes.split(scope), self.core.plugins.scopes())
         except smart_scopes.ScopeSyntaxError as exc:
             raise InvalidScopeError(safe_description(str(exc))) from exc

@@ -8,7 +8,9 @@ module only gates what may be granted:
   ``patient/Observation.rs`` (letters from ``cruds``, in that order) with an optional
   ``?query`` (v2 only), in the ``patient``, ``user`` and ``system`` contexts;
 * the fixed scopes ``openid``, ``fhirUser``, ``profile``, ``launch``, ``launch/patient``,
-  ``launch/encounter``, ``offline_access`` and ``online_access``.
+  ``launch/encounter``, ``offline_access`` and ``online_access``;
+* the scopes plugins declare through ``register_scopes`` (``pharmacy/orders.write``), which
+  are granted only exactly as named.
 
 A scope is *covered* by another when it asks for nothing more: same context, the same or a
 ``*`` resource type, a subset of the permissions (v1 ``read`` is v2 ``rs``, ``write`` is
@@ -19,7 +21,7 @@ request is narrowed to a client's allowed scopes and a refresh to its original g
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from platform_core.auth.scopes import LAUNCH_SCOPES, ResourceScope, parse_scope
 
@@ -55,9 +57,12 @@ def split(scope: str | None) -> list[str]:
     return list(seen)
 
 
-def check_syntax(scopes: Iterable[str]) -> None:
-    """Raise :class:`ScopeSyntaxError` naming the first scope that is not a SMART scope."""
+def check_syntax(scopes: Iterable[str], plugin_scopes: Collection[str] = ()) -> None:
+    """Raise :class:`ScopeSyntaxError` naming the first scope that is neither a SMART scope
+    nor one of ``plugin_scopes`` (``register_scopes``)."""
     for scope in scopes:
+        if scope in plugin_scopes:
+            continue
         if scope not in FIXED_SCOPES and parse_resource_scope(scope) is None:
             raise ScopeSyntaxError(f"'{scope}' is not a SMART scope this server knows")
 
@@ -116,8 +121,10 @@ def _words_for_type(resource_type: str) -> str:
     return f"{spaced} records"
 
 
-def describe(scope: str) -> str:
+def describe(scope: str, plugin_scopes: Mapping[str, str] | None = None) -> str:
     """One scope in plain words, for the consent page."""
+    if plugin_scopes and scope in plugin_scopes:
+        return plugin_scopes[scope]
     if scope in _FIXED_WORDS:
         return _FIXED_WORDS[scope]
     parsed = parse_resource_scope(scope)
