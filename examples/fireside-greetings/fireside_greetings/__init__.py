@@ -1,0 +1,1 @@
+"""An example Fireside plugin (see docs/writing_plugins.md)."""
