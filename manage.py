@@ -4,7 +4,8 @@ Commands: ``run`` (serve; ``--workers N`` for gunicorn), ``migrate`` (apply the 
 migrations), ``import PATH...`` (load FHIR Bundle JSON and NDJSON files or folders),
 ``create-user`` and ``link-patient`` (accounts; see docs/identity.md), ``issue-token`` (an
 access token for an operator; see docs/authorization.md), ``create-client`` (register an
-OAuth client; see docs/oauth.md), and the commands of the active plugins
+OAuth client; see docs/oauth.md), ``worker``, ``beat`` and ``jobs list|retry|sweep``
+(background jobs; see docs/jobs.md), and the commands of the active plugins
 (``register_commands``; see docs/plugin_hooks.md).
 """
 
@@ -16,6 +17,7 @@ import sys
 from platform_core.cli import (
     client_command,
     import_command,
+    jobs_command,
     run_command,
     token_command,
     user_command,
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     user_command.add_parser(sub)
     token_command.add_parser(sub)
     client_command.add_parser(sub)
+    jobs_command.add_parser(sub)
     # hook: register_commands
     plugin_commands = {c.name: c for c in PluginHost(load_settings()).collect("register_commands")}
     for command in plugin_commands.values():
@@ -70,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return user_command.run(args)
     if args.command in token_command.COMMANDS:
         return token_command.run(args)
+    if args.command in jobs_command.COMMANDS:
+        return jobs_command.run(args)
     if args.command == "create-client":
         return client_command.run(args)
     if args.command == "migrate":

@@ -27,6 +27,8 @@ from platform_core.fhir.narrowing import NarrowingPolicy
 from platform_core.fhir.plugin_operations import PluginOperations
 from platform_core.fhir.repository import Repository
 from platform_core.fhir.validation import validate_resource
+from platform_core.jobs import admin_api as jobs_admin_api
+from platform_core.jobs.service import Jobs
 from platform_core.logging_setup import configure_logging
 from platform_core.plugin_host import PluginHost
 from platform_core.web import api, health
@@ -44,9 +46,11 @@ class Core:
     auth: AuthServices
     audit: AuditLog
     plugins: PluginHost
+    jobs: Jobs
 
     def dispose(self) -> None:
         """Close every pooled database connection (tests, forked workers)."""
+        self.jobs.close()
         self.audit.close()
         self.db.dispose()
         self.repository.read_engine.dispose()
@@ -76,7 +80,9 @@ def build_core(settings: Settings, plugins: Iterable[Any] = ()) -> Core:
     )
     audit = AuditLog(repository, interval=settings.audit_flush_ms / 1000)
     operations = PluginOperations(host.collect("register_operations"), host.hook)
-    return Core(
+    jobs = Jobs.build(settings, db, host)
+    repository.write_listeners.append(jobs.on_resource_change)
+    core = Core(
         settings,
         db,
         repository,
@@ -84,7 +90,10 @@ def build_core(settings: Settings, plugins: Iterable[Any] = ()) -> Core:
         AuthServices.build(settings, db),
         audit,
         host,
+        jobs,
     )
+    jobs.bind(core)
+    return core
 
 
 def create_app(config: dict[str, Any] | None = None, plugins: Iterable[Any] = ()) -> Flask:
@@ -99,11 +108,14 @@ def create_app(config: dict[str, Any] | None = None, plugins: Iterable[Any] = ()
     identity.init_app(app, core)
     oauth.init_app(app, core)
     api.init_app(app)
+    api.register(app, jobs_admin_api.create_blueprint())
     # hook: register_blueprints
     for blueprint in core.plugins.collect("register_blueprints"):
         api.register(app, blueprint)
     # Custom SearchParameters whose reindex a stopped process left unfinished.
     core.repository.reindexer.resume_all()
+    if core.jobs.inline and settings.jobs_inline_background:
+        core.jobs.start_background()  # retries and scheduled jobs without a broker
     # /fhir is served at the WSGI level, in front of Flask (see platform_core/web/fhir_wsgi.py).
     app.wsgi_app = FhirWsgi(app.wsgi_app, core)  # type: ignore[method-assign]
     logging.getLogger(__name__).debug("app created with database %s", settings.database_url)

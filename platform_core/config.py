@@ -83,6 +83,14 @@ class Settings:
     jobs_sweep_interval_s: int = 5
     """How often the sweeper re-dispatches due and lost jobs (beat, or in-process when
     jobs run inline)."""
+    jobs_queue: str = "fireside"
+    """The broker queue jobs are published to and workers consume (one per installation
+    sharing a broker)."""
+    jobs_retention_days: int = 7
+    """Finished (done) jobs are purged from the outbox after this many days."""
+    jobs_inline_background: bool = True
+    """When jobs run inline: sweep and run scheduled jobs in a background thread of each web
+    process (tests turn it off and call ``Jobs.sweep()`` themselves)."""
     search_backend: str = "embedded"
     """The global search backend: ``embedded`` (the app's own database) or
     ``elasticsearch``."""

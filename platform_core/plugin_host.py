@@ -24,7 +24,10 @@ from platform_core.config import Settings
 log = logging.getLogger("fireside.plugins")
 trace_log = logging.getLogger("fireside.hooks")
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("platform_core.default_plugins.text_search",)
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "platform_core.default_plugins.text_search",
+    "platform_core.default_plugins.jobs",
+)
 """The core's own plugins, by module (named ``core.<last part>``)."""
 
 

@@ -48,6 +48,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             # Audit records are written when a test flushes them (or at cleanup), never in
             # the background in the middle of a test that counts rows.
             "audit_flush_ms": 3_600_000,
+            # Scheduled jobs (the daily purge) run when a test asks, never mid-test.
+            "jobs_inline_background": False,
         }
     )
     migrate_core(application.extensions["fireside"])

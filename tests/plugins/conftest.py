@@ -29,6 +29,8 @@ def make_app(app: Flask) -> Iterator[AppFactory]:
             "database_url": base.database_url,
             "base_url": BASE,
             "audit_flush_ms": 3_600_000,
+            # Scheduled jobs (the daily purge) run when a test asks, never mid-test.
+            "jobs_inline_background": False,
             **config,
         }
         application = create_app(settings, plugins=plugins)

@@ -200,6 +200,7 @@ def test_hook_register_migrations(make_app, tmp_path: Path) -> None:
     try:
         assert "widget" in sa.inspect(core.db).get_table_names()
     finally:
-        downgrade(core.db, "widgets@base", extra_locations=[str(versions)])
+        others = core.plugins.collect("register_migrations")
+        downgrade(core.db, "widgets@base", extra_locations=[*others, str(versions)])
     assert "widget" not in sa.inspect(core.db).get_table_names()
     sys.modules.pop("widgets_0001", None)

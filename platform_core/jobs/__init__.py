@@ -1,0 +1,12 @@
+"""Background jobs: an outbox table written in the caller's transaction, run inline in the
+web process or by Celery workers (see ``docs/jobs.md``).
+
+Plugins define jobs with :class:`JobDefinition` (returned from the ``register_jobs`` hook)
+and enqueue them with ``core.jobs.enqueue(conn, name, payload)``.
+"""
+
+from __future__ import annotations
+
+from platform_core.jobs.definitions import JobContext, JobDefinition
+
+__all__ = ["JobContext", "JobDefinition"]
