@@ -27,6 +27,7 @@ from platform_core.fhir.narrowing import NarrowingPolicy
 from platform_core.fhir.plugin_operations import PluginOperations
 from platform_core.fhir.repository import Repository
 from platform_core.fhir.validation import validate_resource
+from platform_core.identity.mail import Mailer, build_mailer
 from platform_core.jobs import admin_api as jobs_admin_api
 from platform_core.jobs.service import Jobs
 from platform_core.logging_setup import configure_logging
@@ -47,6 +48,8 @@ class Core:
     audit: AuditLog
     plugins: PluginHost
     jobs: Jobs
+    mailer: Mailer
+    """Where this process's mail goes (``mail_url``); the ``mail.send`` job uses it."""
 
     def dispose(self) -> None:
         """Close every pooled database connection (tests, forked workers)."""
@@ -91,6 +94,7 @@ def build_core(settings: Settings, plugins: Iterable[Any] = ()) -> Core:
         audit,
         host,
         jobs,
+        build_mailer(settings.mail_url),
     )
     jobs.bind(core)
     return core

@@ -25,6 +25,7 @@ log = logging.getLogger("fireside.plugins")
 trace_log = logging.getLogger("fireside.hooks")
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
+    "platform_core.default_plugins.mail",
     "platform_core.default_plugins.text_search",
     "platform_core.default_plugins.jobs",
 )

@@ -48,7 +48,7 @@ def init_app(app: Flask, core: Core) -> None:
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = settings.base_url.lower().startswith("https://")
     app.extensions.setdefault("fireside", core)
-    app.extensions["fireside.identity"] = IdentityServices.build(settings)
+    app.extensions["fireside.identity"] = IdentityServices(settings, core=core)
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["identity_user"] = current_user
     app.register_blueprint(bp)

@@ -3,40 +3,78 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from platform_core.config import Settings
+from platform_core.db.engine import write_transaction
 from platform_core.identity.mail import Mailer, MailError, build_mailer, compose
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class IdentityServices:
-    """The settings and the mailer the identity flows need (the mailer is replaceable:
-    tests point it at a folder of their own)."""
+MAIL_JOB = "mail.send"
+"""The job that hands one message to the mail system (``core.mail``), with retries."""
 
-    settings: Settings
-    mailer: Mailer
+
+class IdentityServices:
+    """The settings and the mailer the identity flows need.
+
+    In an app (``core`` given) mail goes through the jobs outbox: the message is a
+    ``mail.send`` job, sent after the commit (in the web process, or by a worker when a broker
+    is configured) and retried with backoff while the mail system refuses it; the mailer is
+    the core's (tests point it at a folder of their own). Without a core (a CLI command, a
+    test of the mailer) messages are sent at once."""
+
+    def __init__(self, settings: Settings, mailer: Mailer | None = None, core: Any = None):
+        self.settings = settings
+        self._core = core
+        self._mailer = mailer or (None if core is not None else build_mailer(settings.mail_url))
 
     @classmethod
     def build(cls, settings: Settings) -> IdentityServices:
         return cls(settings, build_mailer(settings.mail_url))
 
     @property
+    def mailer(self) -> Mailer:
+        """The mailer messages end up in."""
+        if self._core is not None:
+            return self._core.mailer  # type: ignore[no-any-return]
+        assert self._mailer is not None
+        return self._mailer
+
+    @mailer.setter
+    def mailer(self, value: Mailer) -> None:
+        if self._core is not None:
+            self._core.mailer = value
+        else:
+            self._mailer = value
+
+    @property
     def sender(self) -> str:
         """The ``From`` address: ``no-reply@<host of base_url>``."""
-        host = urlsplit(self.settings.base_url).hostname or "localhost"
-        return f"Fireside <no-reply@{host}>"
+        return sender_for(self.settings)
 
     def send(self, to: str, message: tuple[str, str]) -> bool:
-        """Send ``(subject, body)`` to ``to``; False (and a logged error) when the mail system
-        refused it. Never raises: a page must answer the same whether or not mail works."""
+        """Send ``(subject, body)`` to ``to``. Never raises: a page must answer the same
+        whether or not mail works. In an app the message is queued (True once it is in the
+        outbox); without one it is sent now (False, and a logged error, when the mail system
+        refused it)."""
         subject, body = message
+        if self._core is not None:
+            with write_transaction(self._core.db) as conn:
+                payload = {"from": self.sender, "to": to, "subject": subject, "body": body}
+                self._core.jobs.enqueue(conn, MAIL_JOB, payload)
+            return True
         try:
             self.mailer.send(compose(sender=self.sender, to=to, subject=subject, body=body))
         except MailError as exc:
             log.error("mail not sent: %s", exc)
             return False
         return True
+
+
+def sender_for(settings: Settings) -> str:
+    """The ``From`` address of Fireside's mail: ``no-reply@<host of base_url>``."""
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    return f"Fireside <no-reply@{host}>"
