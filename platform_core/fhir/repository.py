@@ -370,8 +370,9 @@ class Repository:
                     f"{criterion.param.code} is not supported: no global search is active",
                     criterion.raw_name,
                 )
-            # "\x00" is no id at all: no match then.
-            values = tuple(ids[:TEXT_SEARCH_LIMIT]) or ("\x00",)
+            # "" is no resource's id (ids have 1 to 64 characters): no match then. (Not a NUL
+            # character: PostgreSQL refuses those in text.)
+            values = tuple(ids[:TEXT_SEARCH_LIMIT]) or ("",)
             resolved.append(Criterion(id_param, None, values, criterion.raw_name))
         request.criteria = resolved
 

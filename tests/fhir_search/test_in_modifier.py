@@ -99,3 +99,20 @@ def test_unknown_value_set_is_400(fhir):
     resp = fhir.get("Condition?code:in=https://nowhere.example/ValueSet/x")
     assert resp.status_code == 400
     assert "ValueSet" in resp.get_json()["issue"][0]["diagnostics"]
+
+
+def test_an_empty_value_set_matches_nothing_and_not_in_matches_everything(fhir):
+    """The empty expansion is a sentinel token no resource has (once a NUL character, which
+    PostgreSQL refused with a 500)."""
+    url = "https://fireside.example/ValueSet/empty"
+    fhir.create(
+        {
+            "resourceType": "ValueSet",
+            "status": "active",
+            "url": url,
+            "expansion": {"timestamp": "2026-11-21T00:00:00Z", "total": 0},
+        }
+    )
+    asthma = fhir.create(condition("195967001"))["id"]
+    assert ids(fhir.get(f"Condition?code:in={url}")) == set()
+    assert ids(fhir.get(f"Condition?code:not-in={url}")) == {asthma}

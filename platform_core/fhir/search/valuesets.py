@@ -25,6 +25,11 @@ R = resource_table.c
 U = uri_index.c
 
 
+NO_CODE = "urn:fireside:none|  "
+"""A token no resource has (a FHIR code never holds two spaces in a row): what an empty value
+set matches. Not a NUL character: PostgreSQL refuses those in text."""
+
+
 def expand_in_criteria(conn: Connection, request: SearchRequest) -> None:
     """Replace every ``:in``/``:not-in`` criterion (chains included) by its code list."""
     request.criteria = [_expand(conn, c) for c in request.criteria]
@@ -48,7 +53,7 @@ def _expand(conn: Connection, criterion: Criterion) -> Criterion:
         value
         for s, c in sorted(codes)
         for value in (f"{_escape(s)}|{_escape(c)}", f"|{_escape(c)}")
-    ) or ("\x00|\x00",)
+    ) or (NO_CODE,)
     return replace(
         criterion, modifier="not" if criterion.modifier == "not-in" else None, values=values
     )

@@ -1,0 +1,1 @@
+"""The Elasticsearch backend (``search_backend = \"elasticsearch\"``)."""

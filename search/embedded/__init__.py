@@ -1,0 +1,1 @@
+"""The embedded backend: global search in the app's own database (SQLite or PostgreSQL)."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the global search's tables (branch ``search``)."""
