@@ -91,6 +91,9 @@ class Settings:
     jobs_inline_background: bool = True
     """When jobs run inline: sweep and run scheduled jobs in a background thread of each web
     process (tests turn it off and call ``Jobs.sweep()`` themselves)."""
+    jobs_inline_sync: bool = False
+    """Inline jobs run in the thread that committed them, before its request answers
+    (tests), instead of in the process's inline-jobs thread right after."""
     search_backend: str = "embedded"
     """The global search backend: ``embedded`` (the app's own database) or
     ``elasticsearch``."""

@@ -50,6 +50,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "audit_flush_ms": 3_600_000,
             # Scheduled jobs (the daily purge) run when a test asks, never mid-test.
             "jobs_inline_background": False,
+            # Inline jobs finish before the request answers, so a test sees their effect.
+            "jobs_inline_sync": True,
         }
     )
     migrate_core(application.extensions["fireside"])

@@ -33,6 +33,7 @@ from platform_core.db.engine import AFTER_COMMIT, WRITE_OPTION, after_commit, wr
 from platform_core.fhir.instants import format_instant, now_utc
 from platform_core.jobs import outbox
 from platform_core.jobs.definitions import JobDefinition
+from platform_core.jobs.inline_runner import InlineRunner
 from platform_core.jobs.outbox import JobRecord
 from platform_core.jobs.running import run_job
 from platform_core.jobs.schema import FAILED, KEY_LENGTH, NAME_LENGTH, STATES
@@ -110,6 +111,8 @@ class Jobs:
         self._batch_key = ("fireside_jobs_dispatch", id(self))
         self._schedule_marks: dict[str, int] = {}
         self._background: BackgroundSweeper | None = None
+        self._sync = settings.jobs_inline_sync
+        self._runner = InlineRunner(self._run_logged)
 
     @classmethod
     def build(cls, settings: Settings, db: Engine, plugins: PluginHost) -> Jobs:
@@ -134,7 +137,9 @@ class Jobs:
         return self._publisher is None
 
     def close(self) -> None:
-        """Stop the background thread and close the broker connections."""
+        """Run the inline jobs still queued, stop the background threads and close the broker
+        connections."""
+        self._runner.stop()
         self.stop_background()
         if self._publisher is not None:
             self._publisher.close()
@@ -205,8 +210,11 @@ class Jobs:
         if not ids:
             return
         if self._publisher is None:
-            for job_id in ids:
-                self._run_logged(job_id)
+            if self._sync:
+                for job_id in ids:
+                    self._run_logged(job_id)
+            else:
+                self._runner.submit(ids)
             return
         if not self._publisher.available():
             log.debug("jobs broker down recently: %d job(s) left to the sweeper", len(ids))
@@ -279,6 +287,11 @@ class Jobs:
         ``failed`` (its last attempt failed) or ``skipped`` (finished already, absent, or a
         retry that is not due yet). See :func:`platform_core.jobs.running.run_job`."""
         return run_job(self.db, self.definitions, self.core, job_id)
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until the inline jobs handed to this process's runner thread have run (tests,
+        shutdown); False when ``timeout`` passed first."""
+        return self._runner.drain(timeout)
 
     def _run_logged(self, job_id: int) -> None:
         try:

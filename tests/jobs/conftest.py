@@ -61,6 +61,7 @@ def jobs_app(app: Flask) -> Iterator[Flask]:
             "base_url": BASE,
             "audit_flush_ms": 3_600_000,
             "jobs_inline_background": False,
+            "jobs_inline_sync": True,
         },
         plugins=[job_plugin],
     )

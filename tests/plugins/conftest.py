@@ -31,6 +31,8 @@ def make_app(app: Flask) -> Iterator[AppFactory]:
             "audit_flush_ms": 3_600_000,
             # Scheduled jobs (the daily purge) run when a test asks, never mid-test.
             "jobs_inline_background": False,
+            # Inline jobs finish before the request answers, so a test sees their effect.
+            "jobs_inline_sync": True,
             **config,
         }
         application = create_app(settings, plugins=plugins)

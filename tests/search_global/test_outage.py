@@ -61,6 +61,7 @@ def es_app(osmem: Any, scratch_url: str) -> Iterator[tuple[Flask, TcpProxy]]:
                 "database_url": scratch_url,
                 "auth_required": False,
                 "jobs_inline_background": False,
+                "jobs_inline_sync": True,
                 "search_backend": "elasticsearch",
                 "elasticsearch_url": f"http://127.0.0.1:{proxy.port}",
                 "elasticsearch_compatibility": "opensearch",
