@@ -40,6 +40,7 @@ __all__ = [
     "link_patient",
     "list_users",
     "patients_of",
+    "set_fhir_user",
     "set_password",
     "set_status",
     "verify_practitioner",
@@ -264,6 +265,27 @@ def set_password(db: Engine, user_id: str, password: str) -> User:
         failed_logins=0,
         locked_until=None,
     )
+
+
+def set_fhir_user(
+    db: Engine, user_id: str, fhir_user: str, *, conn: Connection | None = None
+) -> None:
+    """Link the account to its own FHIR resource (``Patient/1``, ``Practitioner/7``), in the
+    caller's transaction when ``conn`` is given (so the resource and the link commit
+    together). Raises ``invalid_fhir_user`` or ``unknown_user``."""
+    _check_fhir_user(fhir_user)
+    statement = (
+        sa.update(_USERS)
+        .where(_USERS.c.id == user_id)
+        .values(fhir_user=fhir_user, updated_at=now_utc())
+    )
+    if conn is not None:
+        result = conn.execute(statement)
+    else:
+        with write_transaction(db) as own:
+            result = own.execute(statement)
+    if result.rowcount != 1:
+        raise IdentityError("unknown_user", f"No user with id {user_id}.")
 
 
 def set_status(db: Engine, user_id: str, status: str) -> User:

@@ -44,6 +44,10 @@ class JobDefinition:
     resource_types: frozenset[str] | None = None
     """FHIR types whose every write enqueues this job in the write's transaction, with a
     :class:`~platform_core.plugin_api.ResourceChange` payload. ``{"*"}`` for all types."""
+    events: frozenset[str] = frozenset()
+    """Names of domain events (``appointment.booked``) whose every publication enqueues this
+    job in the publisher's transaction, with the event's payload plus ``"event"``: its name
+    (see :meth:`Jobs.publish <platform_core.jobs.service.Jobs.publish>`)."""
     schedule_s: float | None = None
     """Run every this many seconds (``python manage.py beat``; in-process when jobs run
     inline)."""

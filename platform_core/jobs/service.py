@@ -105,6 +105,10 @@ class Jobs:
                 continue  # already triggered by every type
             for rtype in d.resource_types or ():
                 self._triggered[rtype] = (*self._triggered.get(rtype, self._wildcard), d)
+        self._subscribers: dict[str, tuple[JobDefinition, ...]] = {}
+        for d in self.definitions.values():
+            for event in d.events:
+                self._subscribers[event] = (*self._subscribers.get(event, ()), d)
         self.core: Any = None
         self._publisher = publisher
         self._lease = timedelta(seconds=settings.jobs_lease_s)
@@ -193,6 +197,24 @@ class Jobs:
         payload = change.as_payload()
         for definition in triggered:
             self.enqueue(conn, definition.name, payload)
+
+    def publish(self, conn: Connection, event: str, payload: dict[str, Any]) -> int:
+        """Publish domain event ``event`` in the transaction open on ``conn``: one job per
+        subscriber (a definition listing ``event`` in ``events``), each with ``payload`` plus
+        ``"event": event``, so each subscriber is retried on its own and nothing is lost if
+        the transaction commits. Returns how many jobs were enqueued (0 when nobody listens:
+        publishing is always safe)."""
+        subscribers = self._subscribers.get(event, ())
+        if not subscribers:
+            return 0
+        body = {**payload, "event": event}
+        for definition in subscribers:
+            self.enqueue(conn, definition.name, body)
+        return len(subscribers)
+
+    def subscribers(self, event: str) -> list[str]:
+        """The names of the jobs that ``event`` enqueues."""
+        return [d.name for d in self._subscribers.get(event, ())]
 
     def _dispatch_after_commit(self, conn: Connection, job_id: int) -> None:
         """Collect the transaction's new jobs in one after-commit dispatch."""

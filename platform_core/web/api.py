@@ -99,6 +99,19 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
     app.extensions[API] = FiresideApi(app)
+    app.register_error_handler(FhirError, _fhir_error_under_api)
+
+
+def _fhir_error_under_api(error: FhirError) -> Any:
+    """A FHIR error raised by a plugin API view (the repository refusing a write, a resource
+    that is gone): answered as problem+json with the FHIR status, the OperationOutcome's
+    messages as ``detail`` and its issues as ``issues``. FHIR routes answer their own errors
+    before this handler sees them."""
+    if not request.path.startswith("/api/"):
+        raise error
+    response = problem_response(error.status, str(error), issues=error.outcome().get("issue", []))
+    response.headers.update(error.headers or {})
+    return response
 
 
 def register(app: Flask, blueprint: Blueprint) -> None:
@@ -153,13 +166,47 @@ def require(
         )
 
 
+def require_access(ctx: RequestContext, interaction: str, resource_type: str) -> None:
+    """403 unless the caller's SMART scopes allow ``interaction`` (``read``, ``search``,
+    ``create``, ``update``...) on ``resource_type``: plugin APIs that read or write FHIR
+    resources on a caller's behalf ask for the same scopes FHIR REST would."""
+    core = current_app.extensions["fireside"]
+    try:
+        core.repository.policy.check(ctx, interaction, resource_type)
+    except FhirError as exc:
+        raise Problem(
+            exc.status,
+            exc.issues[0].diagnostics or "The token does not allow this",
+            title="Forbidden" if exc.status == 403 else None,
+            headers=exc.headers,
+        ) from None
+
+
+def acts_for(ctx: RequestContext, patient_id: str) -> bool:
+    """Whether the caller may act for ``Patient/<patient_id>``: the patient themselves, a
+    guardian, a practitioner caring for them, an admin, or a ``system`` client. A
+    ``patient/`` token is confined to its launch patient."""
+    if ctx.internal:
+        return True
+    grant = grant_of(ctx)
+    if grant is None:
+        return False
+    if grant.patient is not None and grant.patient != patient_id:
+        return False
+    if grant.user_id is None:  # a backend service
+        return "system" in grant.scopes.contexts()
+    return grant.user_patients is None or patient_id in grant.user_patients
+
+
 __all__ = [
     "PROBLEM_JSON",
     "ApiBlueprint",
     "Problem",
+    "acts_for",
     "caller",
     "grant_of",
     "problem_response",
     "register",
     "require",
+    "require_access",
 ]

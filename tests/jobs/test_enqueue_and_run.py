@@ -178,3 +178,44 @@ def _payload_time(rows: list[dict]) -> str:
     import json
 
     return json.loads(rows[0]["payload"])["last_updated"]
+
+
+def test_a_published_event_enqueues_each_subscriber_once(jobs_app, db):
+    import json
+
+    from platform_core.jobs.definitions import JobDefinition
+
+    def run(ctx):
+        return None
+
+    own = Jobs(
+        jobs_app.extensions["fireside"].settings,
+        db,
+        [
+            JobDefinition("t.mail", run, events=frozenset({"thing.done", "thing.undone"})),
+            JobDefinition("t.audit", run, events=frozenset({"thing.done"})),
+            JobDefinition("t.other", run),
+        ],
+    )
+    assert own.subscribers("thing.done") == ["t.mail", "t.audit"]
+    with db.begin() as conn:
+        assert own.publish(conn, "thing.done", {"id": "7"}) == 2
+        assert own.publish(conn, "nobody.listens", {"id": "8"}) == 0
+    rows = all_jobs(db)
+    assert sorted(r["name"] for r in rows) == ["t.audit", "t.mail"]
+    assert {json.loads(r["payload"])["event"] for r in rows} == {"thing.done"}
+    assert {json.loads(r["payload"])["id"] for r in rows} == {"7"}
+
+
+def test_an_event_published_in_a_rolled_back_transaction_enqueues_nothing(jobs_app, db):
+    from platform_core.jobs.definitions import JobDefinition
+
+    own = Jobs(
+        jobs_app.extensions["fireside"].settings,
+        db,
+        [JobDefinition("t.mail", lambda ctx: None, events=frozenset({"thing.done"}))],
+    )
+    with pytest.raises(RuntimeError), db.begin() as conn:
+        own.publish(conn, "thing.done", {"id": "7"})
+        raise RuntimeError("the write failed")
+    assert all_jobs(db) == []

@@ -9,11 +9,11 @@ import logging
 import manage
 from platform_core.config import load_settings
 from platform_core.plugin_host import PluginHost
-from tests.plugins import sample_plugins
+from tests.plugin_system import sample_plugins
 
 
 def test_entry_point_plugins_are_loaded_beside_the_core_defaults(entry_points) -> None:
-    entry_points(greeter="tests.plugins.sample_plugins:greeter")
+    entry_points(greeter="tests.plugin_system.sample_plugins:greeter")
     host = PluginHost(load_settings({}, environ={}))
     assert "greeter" in host.names()
     assert "core.text_search" in host.names()
@@ -22,7 +22,7 @@ def test_entry_point_plugins_are_loaded_beside_the_core_defaults(entry_points) -
 
 
 def test_a_plugin_is_disabled_by_name(entry_points) -> None:
-    entry_points(greeter="tests.plugins.sample_plugins:greeter")
+    entry_points(greeter="tests.plugin_system.sample_plugins:greeter")
     host = PluginHost(load_settings({"plugins_disabled": ["greeter"]}, environ={}))
     assert "greeter" not in host.names()
     env = {"FIRESIDE_PLUGINS_DISABLED": "greeter, core.text_search"}
@@ -35,8 +35,8 @@ def test_a_plugin_that_fails_to_import_is_logged_and_shown_in_readyz(
     entry_points, make_app, caplog
 ) -> None:
     entry_points(
-        greeter="tests.plugins.sample_plugins:greeter",
-        broken="tests.plugins.broken_plugin",
+        greeter="tests.plugin_system.sample_plugins:greeter",
+        broken="tests.plugin_system.broken_plugin",
     )
     application = make_app()
     assert "broken failed to load" in caplog.text
@@ -54,7 +54,7 @@ def test_a_plugin_that_fails_to_import_is_logged_and_shown_in_readyz(
 
 
 def test_hook_calls_are_traced_when_asked(entry_points, caplog) -> None:
-    entry_points(greeter="tests.plugins.sample_plugins:greeter")
+    entry_points(greeter="tests.plugin_system.sample_plugins:greeter")
     with caplog.at_level(logging.INFO, logger="fireside.hooks"):
         host = PluginHost(load_settings({"plugins_trace": True}, environ={}))
         host.scopes()
@@ -66,7 +66,7 @@ def test_hook_calls_are_traced_when_asked(entry_points, caplog) -> None:
 
 
 def test_hook_register_commands(entry_points, capsys) -> None:
-    entry_points(greeter="tests.plugins.sample_plugins:greeter")
+    entry_points(greeter="tests.plugin_system.sample_plugins:greeter")
     sample_plugins.CALLS.clear()
     assert manage.main(["hello", "world"]) == 0
     assert sample_plugins.CALLS == ["hello world"]

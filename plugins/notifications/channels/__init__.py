@@ -1,0 +1,1 @@
+"""Delivery channels: email, SMS and push, each behind a small adapter."""
