@@ -97,6 +97,7 @@ def build_core(settings: Settings, plugins: Iterable[Any] = ()) -> Core:
         build_mailer(settings.mail_url),
     )
     jobs.bind(core)
+    repository.core = core
     return core
 
 

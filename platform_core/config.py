@@ -139,6 +139,13 @@ def load_settings(
         env_value = env.get(ENV_PREFIX + name.upper())
         if env_value is not None:
             values[name] = _coerce(env_value, hints[name])
+    for variable, env_value in env.items():
+        # Plugin keys (``FIRESIDE_SCHEDULING_HORIZON_DAYS``) arrive as text in ``extra``;
+        # each plugin converts its own.
+        if variable.startswith(ENV_PREFIX) and variable != ENV_PREFIX + "CONFIG":
+            name = variable[len(ENV_PREFIX) :].lower()
+            if name and name not in known and name != "extra":
+                values[name] = env_value
     values.update(overrides or {})
     extra = {k: v for k, v in values.items() if k not in known}
     return Settings(**{k: v for k, v in values.items() if k in known}, extra=extra)

@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from platform_core.fhir.context import RequestContext
 
 
@@ -44,6 +46,11 @@ class PendingWrite:
     """None for a create whose id the server has not assigned yet."""
     resource: dict[str, Any] | None
     ctx: RequestContext
+    conn: Connection | None = None
+    """The write's own transaction: a plugin's reads and writes through it commit or roll
+    back with the resource (claiming a Slot for an Appointment, say)."""
+    core: Any = None
+    """The core services (``platform_core.app.Core``): settings, repository, jobs."""
 
 
 @dataclass(frozen=True)

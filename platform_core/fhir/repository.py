@@ -124,6 +124,9 @@ class Repository:
         """The plugin hooks (``PluginHost.hook``), or None: no plugins."""
         self.write_listeners: list[Callable[[Connection, ResourceChange], None]] = []
         """Called inside each write's transaction (the jobs outbox enqueues from here)."""
+        self.core: Any = None
+        """The core services this repository belongs to (set by ``build_core``), handed to
+        plugins in :class:`PendingWrite`."""
 
     # --- connections -------------------------------------------------------------------
     @contextmanager
@@ -219,11 +222,14 @@ class Repository:
         resource_type: str,
         resource_id: str | None,
         resource: dict[str, Any] | None,
+        conn: Connection,
     ) -> dict[str, Any] | None:
         """Let the plugins change or refuse a write; the resource as they left it."""
         if self.hooks is None or not self.hooks.fhir_resource_before_write.get_hookimpls():
             return resource
-        write = PendingWrite(interaction, resource_type, resource_id, resource, ctx)
+        write = PendingWrite(
+            interaction, resource_type, resource_id, resource, ctx, conn, self.core
+        )
         try:
             # hook: fhir_resource_before_write
             self.hooks.fhir_resource_before_write(write=write)
@@ -463,7 +469,8 @@ class Repository:
         """Store a new resource (a client-given id only through update-as-create)."""
         resource_type = resource.get("resourceType", "")
         access = self.policy.check(ctx, "create", resource_type, resource)
-        resource = self._before_write(ctx, "create", resource_type, resource_id, resource) or {}
+        before = self._before_write(ctx, "create", resource_type, resource_id, resource, conn)
+        resource = before or {}
         self._require_valid(resource, resource_type)
         rid_text = resource_id or new_id()
         now = now_utc()
@@ -501,7 +508,9 @@ class Repository:
             try:
                 filters.append(self.policy.check(ctx, "create", resource_type, resource))
                 if validate or not ctx.internal:
-                    before = self._before_write(ctx, "create", resource_type, resource_id, resource)
+                    before = self._before_write(
+                        ctx, "create", resource_type, resource_id, resource, conn
+                    )
                     resource = before or {}
                     self._require_valid(resource, resource_type)
             except FhirError as exc:
@@ -585,7 +594,8 @@ class Repository:
     ) -> WriteResult:
         """Write a new version (or create with this id when none exists)."""
         access = self.policy.check(ctx, "update", resource_type, resource)
-        resource = self._before_write(ctx, "update", resource_type, resource_id, resource) or {}
+        before = self._before_write(ctx, "update", resource_type, resource_id, resource, conn)
+        resource = before or {}
         self._require_valid(resource, resource_type)
         current = store.read_current(conn, resource_type, resource_id, for_update=True)
         if current is not None and not current.deleted:
@@ -637,7 +647,7 @@ class Repository:
         check_if_match(current, if_match, resource_type, resource_id)
         if current.deleted:
             return current
-        self._before_write(ctx, "delete", resource_type, resource_id, None)
+        self._before_write(ctx, "delete", resource_type, resource_id, None, conn)
         try:
             stored = store.insert_next_version(conn, current, now_utc(), None, "DELETE")
         except (store.StaleVersionError, IntegrityError):

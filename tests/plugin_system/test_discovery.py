@@ -73,3 +73,20 @@ def test_hook_register_commands(entry_points, capsys) -> None:
     with contextlib.suppress(SystemExit):
         manage.main(["--help"])
     assert "say hello" in capsys.readouterr().out
+
+
+def test_plugin_settings_come_from_the_environment_as_text(tmp_path):
+    from platform_core.config import load_settings
+
+    settings = load_settings(
+        {"family_max_children": 3},
+        environ={
+            "FIRESIDE_SCHEDULING_HORIZON_DAYS": "14",
+            "FIRESIDE_FAMILY_MAX_CHILDREN": "20",
+            "FIRESIDE_BASE_URL": "https://example.org",
+            "OTHER_VARIABLE": "x",
+        },
+        config_file=tmp_path / "none.toml",
+    )
+    assert settings.extra == {"scheduling_horizon_days": "14", "family_max_children": 3}
+    assert settings.base_url == "https://example.org"
