@@ -318,13 +318,16 @@ def link_patient(
     patient_id: str,
     relationship: str,
     related_person_id: str | None = None,
+    *,
+    conn: Connection | None = None,
 ) -> None:
     """Let ``user_id`` act for ``Patient/<patient_id>`` (idempotent).
 
     ``relationship`` is ``self`` (the user is the patient), ``guardian`` (a parent or carer,
     usually through ``RelatedPerson/<related_person_id>``) or ``care`` (a practitioner
     assigned to the patient). The Patient resource itself is not checked here: accounts and
-    clinical data may be loaded in either order.
+    clinical data may be loaded in either order. With ``conn`` the link is written in the
+    caller's transaction (so it commits with the Patient it links).
     """
     if relationship not in RELATIONSHIPS:
         raise IdentityError(
@@ -334,27 +337,41 @@ def link_patient(
     for value in (patient_id, related_person_id):
         if value is not None and not _FHIR_ID_RE.match(value):
             raise IdentityError("invalid_patient_id", f"{value!r} is not a valid FHIR id.")
+    if conn is not None:
+        _link(db, conn, user_id, patient_id, relationship, related_person_id)
+        return
+    with write_transaction(db) as own:
+        _link(db, own, user_id, patient_id, relationship, related_person_id)
+
+
+def _link(
+    db: Engine,
+    conn: Connection,
+    user_id: str,
+    patient_id: str,
+    relationship: str,
+    related_person_id: str | None,
+) -> None:
     links = UserPatientRow.__table__
-    with write_transaction(db) as conn:
-        if get_user(db, user_id, conn=conn) is None:
-            raise IdentityError("unknown_user", f"No user with id {user_id}.")
-        key = (
-            (links.c.user_id == user_id)
-            & (links.c.patient_id == patient_id)
-            & (links.c.relationship == relationship)
+    if get_user(db, user_id, conn=conn) is None:
+        raise IdentityError("unknown_user", f"No user with id {user_id}.")
+    key = (
+        (links.c.user_id == user_id)
+        & (links.c.patient_id == patient_id)
+        & (links.c.relationship == relationship)
+    )
+    if conn.execute(sa.select(links.c.user_id).where(key)).first() is not None:
+        conn.execute(sa.update(links).where(key).values(related_person_id=related_person_id))
+        return
+    conn.execute(
+        sa.insert(links).values(
+            user_id=user_id,
+            patient_id=patient_id,
+            relationship=relationship,
+            related_person_id=related_person_id,
+            created_at=now_utc(),
         )
-        if conn.execute(sa.select(links.c.user_id).where(key)).first() is not None:
-            conn.execute(sa.update(links).where(key).values(related_person_id=related_person_id))
-            return
-        conn.execute(
-            sa.insert(links).values(
-                user_id=user_id,
-                patient_id=patient_id,
-                relationship=relationship,
-                related_person_id=related_person_id,
-                created_at=now_utc(),
-            )
-        )
+    )
 
 
 def patients_of(db: Engine, user_id: str) -> list[tuple[str, str]]:

@@ -2,10 +2,8 @@
 
 Each write is one transaction: the Patient (and, for a child, its RelatedPerson), the
 account's ``fhir_user`` and the ``auth_user_patient`` link commit together or not at all.
-``platform_core.identity.users.link_patient`` opens a transaction of its own (on SQLite a
-second writer would wait for ours, on PostgreSQL it would commit apart from ours), so the
-link row is written here on the caller's connection with the same values link_patient
-writes. The account row is locked first (``SELECT ... FOR UPDATE``; on SQLite every write
+``platform_core.identity.users.link_patient`` writes the link on the caller's connection
+(``conn=``). The account row is locked first (``SELECT ... FOR UPDATE``; on SQLite every write
 transaction is ``BEGIN IMMEDIATE`` already), so two concurrent requests of one account
 cannot both create a profile or both take the last child place.
 
@@ -23,8 +21,7 @@ from sqlalchemy.engine import Connection
 from platform_core.auth.schema import UserPatientRow, UserRow
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError
-from platform_core.fhir.instants import now_utc
-from platform_core.identity.users import set_fhir_user
+from platform_core.identity.users import link_patient, set_fhir_user
 from platform_core.web.api import Problem
 from plugins.family.details import PersonDetails, display_name, patient_resource
 
@@ -59,17 +56,8 @@ def _link(
     relationship: str,
     related_person_id: str | None = None,
 ) -> None:
-    """What ``link_patient`` writes, on the caller's connection (the ids are new, so there
-    is no existing link to update)."""
-    conn.execute(
-        sa.insert(_LINKS).values(
-            user_id=user_id,
-            patient_id=patient_id,
-            relationship=relationship,
-            related_person_id=related_person_id,
-            created_at=now_utc(),
-        )
-    )
+    """Link the account to the patient in the caller's transaction."""
+    link_patient(conn.engine, user_id, patient_id, relationship, related_person_id, conn=conn)
 
 
 def _forget(core: Any, user_id: str) -> None:
