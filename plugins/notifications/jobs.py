@@ -1,0 +1,130 @@
+"""The notifications plugin's jobs.
+
+* ``notifications.on_event``: subscribed to the care events (``catalog.SUBSCRIBED_EVENTS``).
+  Turns the event into queued deliveries (:mod:`.fanout`) and, for a booking or a
+  rescheduling, schedules the reminders (:mod:`.reminders`). All in the job's transaction:
+  a delivery row and its job exist together, or not at all.
+* ``notifications.deliver``: ``{"delivery": id}``. Sends one delivery. A ``MailError``, a
+  retryable ``DeliveryError`` (or any other exception of an adapter) makes the job raise,
+  so the outbox retries it with backoff;
+  on attempt ``notifications_max_attempts``, or at once for an error retrying cannot fix,
+  the delivery is recorded ``failed`` with the error and the job completes. Success records
+  ``sent`` with the provider's message id. A delivery that is no longer ``queued`` (a
+  duplicate run) is left alone.
+* ``notifications.reminder``: a reminder whose time has come (:mod:`.reminders`).
+
+While a delivery is being retried its row stays ``queued`` (its job's ``attempts`` and
+``last_error`` are in the outbox, ``/api/admin/jobs``): a failed attempt rolls back with
+everything its transaction wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from platform_core.fhir.instants import now_utc
+from platform_core.jobs.definitions import JobContext, JobDefinition
+from plugins.notifications import senders
+from plugins.notifications.catalog import (
+    ATTEMPTS_CEILING,
+    FAILED,
+    QUEUED,
+    REMINDER_EVENTS,
+    SENT,
+    SUBSCRIBED_EVENTS,
+    NotificationSettings,
+)
+from plugins.notifications.channels.base import DeliveryError
+from plugins.notifications.fanout import DELIVER_JOB, fan_out
+from plugins.notifications.notices import notice_for_event
+from plugins.notifications.reminders import REMINDER_JOB, schedule, send_if_still_due
+from plugins.notifications.schema import delivery_table
+
+log = logging.getLogger(__name__)
+
+ON_EVENT_JOB = "notifications.on_event"
+ERROR_CHARS = 1000
+"""A failed delivery keeps at most this much of its error."""
+
+
+def on_event(ctx: JobContext) -> None:
+    """Queue the deliveries (and reminders) a care event calls for."""
+    event = str(ctx.payload.get("event", ""))
+    if event not in SUBSCRIBED_EVENTS:
+        log.warning("notifications.on_event got an event it does not handle: %r", event)
+        return
+    notice = notice_for_event(ctx.core, ctx.conn, event, ctx.payload)
+    queued = fan_out(ctx, notice)
+    reminders = schedule(ctx, ctx.payload) if event in REMINDER_EVENTS else 0
+    log.debug("%s on %s: %d deliveries, %d reminders", event, notice.resource, queued, reminders)
+
+
+def deliver(ctx: JobContext) -> None:
+    """Send one queued delivery (see the module docstring for retries and failures)."""
+    delivery_id = ctx.payload.get("delivery")
+    row = ctx.conn.execute(
+        sa.select(delivery_table).where(delivery_table.c.id == delivery_id)
+    ).first()
+    if row is None or row.status != QUEUED:
+        return  # gone with its user, or finished by an earlier run
+    settings = NotificationSettings.of(ctx.core.settings)
+    try:
+        provider, provider_id = senders.send(ctx.core, row)
+    except Exception as exc:
+        # MailError and DeliveryError are the adapters' contract; anything else an adapter
+        # lets out (a bug, a library's own exception) is treated as retryable too, so the
+        # delivery still ends up sent or recorded as failed, never stuck as queued.
+        retryable = not isinstance(exc, DeliveryError) or exc.retryable
+        if retryable and ctx.attempt < settings.max_attempts:
+            raise  # the outbox retries it with backoff
+        _finish(ctx, delivery_id, FAILED, error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS])
+        log.warning(
+            "delivery %s (%s by %s) failed after %d attempt(s) with %s",
+            delivery_id,
+            row.event,
+            row.channel,
+            ctx.attempt,
+            type(exc).__name__,
+        )
+        return
+    _finish(ctx, delivery_id, SENT, provider=provider, provider_message_id=str(provider_id)[:255])
+
+
+def _finish(ctx: JobContext, delivery_id: int, status: str, **values: str) -> None:
+    now = now_utc()
+    ctx.conn.execute(
+        sa.update(delivery_table)
+        .where(delivery_table.c.id == delivery_id)
+        .values(
+            status=status,
+            attempts=ctx.attempt,
+            sent_at=now if status == SENT else None,
+            updated_at=now,
+            **values,
+        )
+    )
+
+
+def job_definitions() -> list[JobDefinition]:
+    """The three jobs. The deliver job's outbox ceiling is :data:`ATTEMPTS_CEILING`;
+    ``notifications_max_attempts`` (read at run time) gives up sooner."""
+    return [
+        JobDefinition(
+            ON_EVENT_JOB,
+            on_event,
+            max_attempts=8,
+            backoff_s=5.0,
+            backoff_max_s=600.0,
+            events=SUBSCRIBED_EVENTS,
+        ),
+        JobDefinition(
+            DELIVER_JOB,
+            deliver,
+            max_attempts=ATTEMPTS_CEILING,
+            backoff_s=30.0,
+            backoff_max_s=3600.0,
+        ),
+        JobDefinition(REMINDER_JOB, send_if_still_due, max_attempts=8, backoff_s=30.0),
+    ]
