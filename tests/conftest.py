@@ -40,9 +40,12 @@ def database_url(tmp_dir: Path) -> str:
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     url = database_url(tmp_path_factory.mktemp("db"))
+    mail = tmp_path_factory.mktemp("mail")
     application = create_app(
         {
             "database_url": url,
+            # Mail the suite sends (identity links, notifications) goes to files here.
+            "mail_url": mail.as_uri(),
             "base_url": BASE,
             "max_body_bytes": 2_000_000,
             # Audit records are written when a test flushes them (or at cleanup), never in

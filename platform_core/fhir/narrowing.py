@@ -47,6 +47,16 @@ class NarrowedFilter:
                 )
         return sa.and_(*parts) if parts else sa.true()
 
+    def reaches_one(self, conn: Any, resource_type: str, resource_id: str, rid: int) -> bool | None:
+        """The inner policy's fast answer for one resource when no plugin narrows its type
+        (a narrowed type falls back to the clause: None)."""
+        if self.narrowing(resource_type):
+            return None
+        if self.inner is None:
+            return True
+        fast = getattr(self.inner, "reaches_one", None)
+        return fast(conn, resource_type, resource_id, rid) if fast is not None else None
+
 
 class NarrowingPolicy:
     """Wraps an access policy with the plugins' ``fhir_search_narrowing`` answers."""

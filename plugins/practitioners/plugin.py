@@ -1,0 +1,37 @@
+"""The practitioners plugin's hook implementations: its API, its tables, and the
+``practitioner_ratings`` hook it publishes for the directory (docs/practitioners.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from platform_core import hookimpl
+from platform_core.fhir.context import RequestContext
+from plugins.practitioners import documents, hookspecs
+from plugins.practitioners import schema as _schema  # noqa: F401  (the tables join Base)
+from plugins.practitioners.api import make_blueprint
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations" / "versions"
+
+
+@hookimpl
+def add_hookspecs(pm: pluggy.PluginManager) -> None:
+    pm.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def register_blueprints() -> list[Any]:
+    return [make_blueprint()]
+
+
+@hookimpl
+def register_migrations() -> list[str]:
+    return [str(MIGRATIONS)]
+
+
+@hookimpl
+def fhir_search_narrowing(ctx: RequestContext, resource_type: str) -> str | None:
+    return documents.narrowing(ctx, resource_type)
