@@ -16,7 +16,7 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as ApiBlueprint
 from werkzeug.exceptions import HTTPException
 
-from platform_core.auth.grants import Grant
+from platform_core.auth.grants import ADMIN_ROLES, Grant
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError
 
@@ -182,6 +182,19 @@ def require_access(ctx: RequestContext, interaction: str, resource_type: str) ->
         ) from None
 
 
+def is_administrator(ctx: RequestContext) -> bool:
+    """Whether the caller oversees everything: an internal caller, a user whose role is
+    ``admin`` or ``super_admin``, or a backend service holding a ``system/`` scope."""
+    if ctx.internal:
+        return True
+    grant = grant_of(ctx)
+    if grant is None:
+        return False
+    if grant.user_id is None:
+        return "system" in grant.scopes.contexts()
+    return grant.role in ADMIN_ROLES
+
+
 def acts_for(ctx: RequestContext, patient_id: str) -> bool:
     """Whether the caller may act for ``Patient/<patient_id>``: the patient themselves, a
     guardian, a practitioner caring for them, an admin, or a ``system`` client. A
@@ -194,7 +207,7 @@ def acts_for(ctx: RequestContext, patient_id: str) -> bool:
     if grant.patient is not None and grant.patient != patient_id:
         return False
     if grant.user_id is None:  # a backend service
-        return "system" in grant.scopes.contexts()
+        return is_administrator(ctx)
     return grant.user_patients is None or patient_id in grant.user_patients
 
 
@@ -205,6 +218,7 @@ __all__ = [
     "acts_for",
     "caller",
     "grant_of",
+    "is_administrator",
     "problem_response",
     "register",
     "require",

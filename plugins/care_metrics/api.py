@@ -16,10 +16,9 @@ import marshmallow as ma
 from flask import current_app, request
 from marshmallow import fields
 
-from platform_core.auth.grants import ADMIN_ROLES
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.instants import now_utc
-from platform_core.web.api import ApiBlueprint, Problem, caller, grant_of
+from platform_core.web.api import ApiBlueprint, Problem, caller, is_administrator
 from plugins.care_metrics.queries import DayRange, metrics
 
 DEFAULT_DAYS = 30
@@ -82,12 +81,7 @@ def day_range() -> DayRange:
 
 def require_metrics_reader(ctx: RequestContext) -> None:
     """403 unless an administrator or a backend service with a ``system/`` scope."""
-    if ctx.internal:
-        return
-    grant = grant_of(ctx)
-    admin = grant is not None and grant.role in ADMIN_ROLES
-    backend = grant is not None and grant.user_id is None and "system" in grant.scopes.contexts()
-    if not (admin or backend):
+    if not is_administrator(ctx):
         raise Problem(
             403,
             "Care metrics are for administrators and backend services with a system/ scope",

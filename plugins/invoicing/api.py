@@ -16,6 +16,7 @@ import marshmallow as ma
 from flask import Response, current_app, jsonify, request
 from marshmallow import fields, validate
 
+from platform_core.auth.grants import ADMIN_ROLES
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError
 from platform_core.web.api import ApiBlueprint, Problem, caller, grant_of, require, require_access
@@ -24,7 +25,6 @@ from plugins.invoicing.documents import document_of
 from plugins.invoicing.issuing import ACTOR
 from plugins.invoicing.pdf import render
 
-ADMIN_ROLES = frozenset({"admin", "super_admin"})
 PATIENT_ROLES = frozenset({"patient", "guardian"})
 MAX_LIMIT = 100
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")

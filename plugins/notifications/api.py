@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import Response, current_app, request
 from marshmallow import fields
 
+from platform_core.auth.grants import ADMIN_ROLES
 from platform_core.fhir.instants import format_instant
 from platform_core.web.api import ApiBlueprint, Problem, caller, grant_of
 from plugins.notifications import preferences as prefs_store
@@ -33,7 +34,6 @@ from plugins.notifications.catalog import (
 from plugins.notifications.preferences import InvalidPreference
 from plugins.notifications.schema import delivery_table
 
-ADMINS = frozenset({"admin", "super_admin"})
 MAX_LIMIT = 200
 
 
@@ -257,7 +257,7 @@ def make_blueprint() -> ApiBlueprint:
         limit = _int_arg("limit", 50, 1, MAX_LIMIT)
         offset = _int_arg("offset", 0, 0)
         wanted = request.args.get("user")
-        admin = role in ADMINS
+        admin = role in ADMIN_ROLES
         if wanted is not None and wanted != user_id and not admin:
             raise Problem(403, "Only admins may read other users' deliveries", title="Forbidden")
         conditions = []

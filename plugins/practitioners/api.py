@@ -15,6 +15,7 @@ from typing import Any
 from flask import Response, current_app, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from platform_core.auth.grants import ADMIN_ROLES
 from platform_core.web.api import (
     ApiBlueprint,
     Problem,
@@ -28,7 +29,6 @@ from plugins.practitioners import documents as docs
 from plugins.practitioners.profile import MAX_BIO, ProfileInput, parse_profile, profile_of
 from plugins.practitioners.schema import DOCUMENT_TYPES, STATUSES
 
-ADMINS = frozenset({"admin", "super_admin"})
 PRACTITIONERS = frozenset({"practitioner"})
 DEFAULT_MAX_BYTES = 5_000_000
 FORM_OVERHEAD = 64 * 1024
@@ -66,7 +66,7 @@ def _own_user(interaction: str, resource_type: str) -> str:
 def _admin(interaction: str) -> str:
     """Admit admins; who decides (their user id)."""
     ctx = caller()
-    require(ctx, roles=ADMINS)
+    require(ctx, roles=ADMIN_ROLES)
     require_access(ctx, interaction, "Practitioner")
     grant = grant_of(ctx)
     return grant.user_id if grant is not None and grant.user_id else ctx.actor
@@ -301,7 +301,7 @@ def make_blueprint() -> ApiBlueprint:
             ctx.internal
             or (
                 grant is not None
-                and (grant.role in ADMINS or grant.user_id == stored.application.user_id)
+                and (grant.role in ADMIN_ROLES or grant.user_id == stored.application.user_id)
             )
         )
         if stored is None or not allowed:

@@ -15,10 +15,9 @@ import re
 import unicodedata
 from typing import Any
 
-from platform_core.auth.grants import ADMIN_ROLES
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.instants import format_instant, now_utc
-from platform_core.web.api import grant_of
+from platform_core.web.api import is_administrator
 from plugins.practitioners.profile import CREDENTIAL_TYPES
 
 MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -129,9 +128,6 @@ def narrowing(ctx: RequestContext, resource_type: str) -> str | None:
     ``Binary.securityContext``. Admins and backend services see everything."""
     if resource_type not in HIDDEN_TYPES:
         return None
-    grant = grant_of(ctx)
-    if grant is not None and (
-        grant.role in ADMIN_ROLES or (grant.user_id is None and "system" in grant.scopes.contexts())
-    ):
+    if is_administrator(ctx):
         return None
     return f"_security:not={ACCESS_SYSTEM}|credential"

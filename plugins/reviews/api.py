@@ -12,6 +12,7 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app, request
 
+from platform_core.auth.grants import ADMIN_ROLES
 from platform_core.fhir.context import RequestContext
 from platform_core.web.api import (
     ApiBlueprint,
@@ -27,7 +28,6 @@ from plugins.reviews.appointments import FULFILLED, read_appointment
 from plugins.reviews.authors import AuthorNames
 
 REVIEWERS = frozenset({"patient", "guardian"})
-ADMINS = frozenset({"admin", "super_admin"})
 
 
 class NewReviewSchema(ma.Schema):
@@ -236,7 +236,7 @@ def make_blueprint() -> ApiBlueprint:
     def hide(review_id: str) -> dict[str, Any]:
         """Hide a review (admins): it leaves the listings and the ratings."""
         ctx = caller()
-        require(ctx, roles=ADMINS)
+        require(ctx, roles=ADMIN_ROLES)
         reason = validation.hide_reason(request.get_json(silent=True))
         rid = _review_id(review_id)
         grant = grant_of(ctx)
@@ -257,7 +257,7 @@ def make_blueprint() -> ApiBlueprint:
     @bp.alt_response(409, description="Not hidden")
     def unhide(review_id: str) -> dict[str, Any]:
         """Show a hidden review again (admins)."""
-        require(caller(), roles=ADMINS)
+        require(caller(), roles=ADMIN_ROLES)
         rid = _review_id(review_id)
         try:
             review = service.unhide_review(_core(), rid)

@@ -16,7 +16,14 @@ from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.instants import format_instant, now_utc
 from platform_core.identity.care import is_verified_practitioner
-from platform_core.web.api import Problem, acts_for, caller, grant_of, require_access
+from platform_core.web.api import (
+    Problem,
+    acts_for,
+    caller,
+    grant_of,
+    is_administrator,
+    require_access,
+)
 from plugins.scheduling import availability, booking, fhir
 from plugins.scheduling.rules import MODES, RuleError, parse_rule
 from plugins.scheduling.schema import RuleRow, SlotRow
@@ -27,7 +34,6 @@ bp = Blueprint(
     url_prefix="/api/scheduling",
     description="Availability, free slots and booking",
 )
-ADMIN_ROLES = frozenset({"admin", "super_admin"})
 _ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 SLOTS, RULES = SlotRow.__table__, RuleRow.__table__
 MAX_PAGE = 500
@@ -55,17 +61,6 @@ def _role(ctx: RequestContext) -> str | None:
     return grant.role if grant is not None else None
 
 
-def _is_admin(ctx: RequestContext) -> bool:
-    grant = grant_of(ctx)
-    if ctx.internal:
-        return True
-    if grant is None:
-        return False
-    if grant.user_id is None:
-        return "system" in grant.scopes.contexts()
-    return grant.role in ADMIN_ROLES
-
-
 def _own_practitioner(ctx: RequestContext) -> str | None:
     grant = grant_of(ctx)
     if grant is None or grant.role != "practitioner" or not grant.fhir_user:
@@ -88,7 +83,7 @@ def _publisher(ctx: RequestContext, named: Any) -> str:
                     "Only practitioners verified by an administrator may publish availability",
                 )
         return own
-    if not _is_admin(ctx):
+    if not is_administrator(ctx):
         raise Problem(403, "Only the practitioner or an administrator may change availability")
     practitioner = _id(named, "practitioner")
     with _core().db.connect() as conn:
@@ -303,7 +298,7 @@ def _appointment_for(ctx: RequestContext, appointment_id: str) -> dict[str, Any]
     body = stored.resource()
     patient, practitioner = fhir.participants(body)
     own = _own_practitioner(ctx)
-    if _is_admin(ctx) or (own is not None and own == practitioner):
+    if is_administrator(ctx) or (own is not None and own == practitioner):
         return body
     if patient is not None and own is None and acts_for(ctx, patient):
         return body
@@ -366,7 +361,7 @@ def set_status(appointment_id: str) -> Any:
     require_access(ctx, "update", "Appointment")
     body = _appointment_for(ctx, appointment_id)
     _, practitioner = fhir.participants(body)
-    if not _is_admin(ctx) and _own_practitioner(ctx) != practitioner:
+    if not is_administrator(ctx) and _own_practitioner(ctx) != practitioner:
         raise Problem(403, "Only the appointment's practitioner or an administrator may")
     status = _body().get("status")
     if not isinstance(status, str):

@@ -9,6 +9,7 @@ change what.
 from __future__ import annotations
 
 import copy
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from plugins.scheduling.hookspecs import BookingRequest
 from plugins.scheduling.schema import RuleRow, SlotRow
 
 SLOTS, RULES = SlotRow.__table__, RuleRow.__table__
+DEFAULT_VIDEO_BASE = "https://meet.fireside.health"
 STAFF_STATUSES = frozenset({"arrived", "fulfilled", "noshow"})
 
 
@@ -97,7 +99,9 @@ def book(
             resource["description"] = reason
         fhir.set_extension(resource, fhir.MODE_URL, "valueCode", mode)
         if mode == "video":
-            room = core.plugins.hook.scheduling_video_room(appointment_id=appointment_id)
+            room = core.plugins.hook.scheduling_video_room(
+                appointment_id=appointment_id
+            ) or default_video_room(core)
             fhir.set_extension(resource, fhir.VIDEO_ROOM_URL, "valueUrl", room)
         core.repository.create(actor.ctx, conn, resource, resource_id=appointment_id)
         hold_until = None
@@ -115,6 +119,13 @@ def book(
                 delay_s=float(window) + 1,
             )
     return summary(appointment_id, resource, hold_until)
+
+
+def default_video_room(core: Any) -> str:
+    """A room of its own per appointment (192 random bits) under
+    ``scheduling_video_base_url``, when no plugin supplies one."""
+    base = core.settings.extra.get("scheduling_video_base_url", DEFAULT_VIDEO_BASE)
+    return f"{str(base).rstrip('/')}/r/{secrets.token_urlsafe(24)}"
 
 
 def summary(appointment_id: str, resource: dict[str, Any], hold_until: Any = None) -> dict:

@@ -27,9 +27,9 @@ def scheduling_video_room(appointment_id: str) -> str | None:
     """The URL of the video room for a video consultation, asked once when it is booked.
 
     Fires inside the booking's transaction; the answer is stored on the Appointment
-    (extension ``video-room``). The first non-None answer wins; the plugin's own default
-    (``trylast``) gives each appointment an unguessable room under
-    ``scheduling_video_base_url``. An exception aborts the booking (500, nothing written)."""
+    (extension ``video-room``). The first non-None answer wins; with none, the plugin gives
+    each appointment an unguessable room under ``scheduling_video_base_url``. An exception
+    aborts the booking (500, nothing written)."""
 
 
 @hookspec(firstresult=True)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from platform_core.auth.grants import Grant
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError
+from platform_core.fhir.instants import format_instant
 from platform_core.identity.care import is_verified_practitioner
 from platform_core.plugin_api import PendingWrite, RejectWrite
 from plugins.scheduling import claims, fhir, policy
@@ -71,7 +72,5 @@ def _fill_times(conn: sa.Connection, appointment: dict[str, Any]) -> None:
         return
     rows = conn.execute(sa.select(SLOTS.c.start, SLOTS.c.end).where(SLOTS.c.slot_id.in_(ids))).all()
     if rows:
-        from platform_core.fhir.instants import format_instant
-
         appointment.setdefault("start", format_instant(min(r.start for r in rows)))
         appointment.setdefault("end", format_instant(max(r.end for r in rows)))
