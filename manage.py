@@ -3,8 +3,10 @@
 Commands: ``run`` (serve; ``--workers N`` for gunicorn), ``migrate`` (apply the schema
 migrations), ``import PATH...`` (load FHIR Bundle JSON and NDJSON files or folders),
 ``create-user`` and ``link-patient`` (accounts; see docs/identity.md), ``issue-token`` (an
-access token for an operator; see docs/authorization.md), ``create-client`` (register an
-OAuth client; see docs/oauth.md), ``worker``, ``beat`` and ``jobs list|retry|sweep``
+access token for an operator; see docs/authorization.md), ``create-client`` and
+``clients list|disable|enable`` (OAuth clients; see docs/oauth.md), ``secrets
+new-key|reseal`` (the data keys that encrypt stored secrets; see docs/identity.md),
+``worker``, ``beat`` and ``jobs list|retry|sweep``
 (background jobs; see docs/jobs.md), and the commands of the active plugins
 (``register_commands``; see docs/plugin_hooks.md).
 """
@@ -19,6 +21,7 @@ from platform_core.cli import (
     import_command,
     jobs_command,
     run_command,
+    secrets_command,
     token_command,
     user_command,
 )
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     token_command.add_parser(sub)
     client_command.add_parser(sub)
     jobs_command.add_parser(sub)
+    secrets_command.add_parser(sub)
     # hook: register_commands
     plugin_commands = {c.name: c for c in PluginHost(load_settings()).collect("register_commands")}
     for command in plugin_commands.values():
@@ -75,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         return token_command.run(args)
     if args.command in jobs_command.COMMANDS:
         return jobs_command.run(args)
-    if args.command == "create-client":
+    if args.command == secrets_command.COMMAND:
+        return secrets_command.run(args)
+    if args.command in client_command.COMMANDS:
         return client_command.run(args)
     if args.command == "migrate":
         migrate(load_settings())

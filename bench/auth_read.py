@@ -11,7 +11,11 @@ Each run has its own scratch database and gunicorn server (:class:`bench.harness
   grant; the policy needs no SQL);
 - ``patient`` (unless ``--no-patient``): as ``system``, but each read of Patient X carries a
   ``patient/*.rs`` token whose launch patient is X, which adds the compartment check (one more
-  SQL query per read).
+  SQL query per read);
+- ``user`` (unless ``--no-user``): as ``system``, but each read of Patient X carries a
+  ``user/*.rs`` token of a patient account linked to X (as the authorization server issues
+  to a consumer app): the account is looked up on every verification (so a suspension stops
+  its tokens at once, in every process), plus the compartment check.
 
 In each run the same ``--patients`` Patients are created (POST, with a ``system/*.cruds``
 token when auth is on), then ``--clients`` threads (default 1, so that p50 is service time
@@ -52,10 +56,11 @@ from bench.loadgen import Client, RawClient, RunResult, ThreadResult, run_client
 from platform_core.app import Core, build_core
 from platform_core.config import load_settings
 from platform_core.fhir.context import RequestContext
+from platform_core.identity.users import create_user, link_patient
 
 TARGET_ADDED_P50_MS = 0.3
-MODES = ("off", "system", "patient")
-READ_SCOPE = {"system": "system/*.rs", "patient": "patient/*.rs"}
+MODES = ("off", "system", "patient", "user")
+READ_SCOPE = {"system": "system/*.rs", "patient": "patient/*.rs", "user": "user/*.rs"}
 WRITE_SCOPE = "system/*.cruds"
 
 
@@ -84,6 +89,31 @@ def bench_core(server: BenchServer) -> Core:
     assert server.database is not None
     env = harness.server_env(server.database.url, server.port, server.extra_env)
     return build_core(load_settings(environ=env))
+
+
+def user_tokens(core: Core, patient_ids: list[str]) -> list[str]:
+    """One patient account per Patient (linked to it, active, no password) and a
+    ``user/*.rs`` token for each, carrying the account's generation like the authorization
+    server's tokens."""
+    tokens = []
+    for pid in patient_ids:
+        user = create_user(
+            core.db,
+            email=f"bench-{pid}@example.org",
+            password=None,
+            role="patient",
+            fhir_user=f"Patient/{pid}",
+        )
+        link_patient(core.db, user.id, pid, "self")
+        raw, _ = core.auth.tokens.issue(
+            client_id="bench-app",
+            scope=READ_SCOPE["user"],
+            user_id=user.id,
+            fhir_user=f"Patient/{pid}",
+            generation=user.token_generation,
+        )
+        tokens.append(raw)
+    return tokens
 
 
 def create_patients(
@@ -200,8 +230,10 @@ def in_process(core: Core, patient_id: str, verify_calls: int, read_calls: int) 
     )
     system_header = "Bearer " + system_token
     patient_header = "Bearer " + patient_token
+    user_header = "Bearer " + user_tokens(core, [patient_id])[0]
     system_ctx = auth.authenticator.context(system_header)
     patient_ctx = auth.authenticator.context(patient_header)
+    user_ctx = auth.authenticator.context(user_header)
     internal_ctx = RequestContext(actor="anonymous", internal=True)  # what auth off uses
     repo = core.repository
     log(f"in-process: {verify_calls} verifications per kind, {read_calls} reads per caller")
@@ -211,6 +243,9 @@ def in_process(core: Core, patient_id: str, verify_calls: int, read_calls: int) 
         ),
         "authenticator_context_patient_us": median_us(
             lambda: auth.authenticator.context(patient_header), verify_calls
+        ),
+        "authenticator_context_user_us": median_us(
+            lambda: auth.authenticator.context(user_header), verify_calls
         ),
         "keys_decode_us": median_us(lambda: auth.keys.decode(system_token), verify_calls),
         "tokens_verify_us": median_us(lambda: auth.tokens.verify(system_token), verify_calls),
@@ -227,10 +262,12 @@ def in_process(core: Core, patient_id: str, verify_calls: int, read_calls: int) 
             "internal": lambda: repo.read(internal_ctx, "Patient", patient_id),
             "system": lambda: repo.read(system_ctx, "Patient", patient_id),
             "patient": lambda: repo.read(patient_ctx, "Patient", patient_id),
+            "user": lambda: repo.read(user_ctx, "Patient", patient_id),
             "system_with_context": lambda: repo.read(context(system_header), "Patient", patient_id),
             "patient_with_context": lambda: repo.read(
                 context(patient_header), "Patient", patient_id
             ),
+            "user_with_context": lambda: repo.read(context(user_header), "Patient", patient_id),
         },
         read_calls,
     )
@@ -241,6 +278,7 @@ def in_process(core: Core, patient_id: str, verify_calls: int, read_calls: int) 
         # Verification between reads (cold caches) costs more than in the tight loops above.
         "added_system_us": round(reads["system_with_context"] - reads["internal"], 1),
         "added_patient_us": round(reads["patient_with_context"] - reads["internal"], 1),
+        "added_user_us": round(reads["user_with_context"] - reads["internal"], 1),
     }
 
 
@@ -271,6 +309,10 @@ def one_run(
             elif mode == "system":
                 raw, _ = core.auth.tokens.issue(client_id="bench-reader", scope=READ_SCOPE[mode])
                 headers = [bearer(raw)] * len(ids)
+            elif mode == "user":  # one patient account per patient
+                started = time.perf_counter()
+                headers = [bearer(raw) for raw in user_tokens(core, ids)]
+                log(f"{mode}: made {len(ids)} accounts in {time.perf_counter() - started:.1f}s")
             else:  # one token per patient, each reaching only its own patient
                 started = time.perf_counter()
                 headers = [
@@ -355,7 +397,8 @@ def _diff(a: float | None, b: float | None, digits: int = 3) -> float | None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark; returns the result object."""
-    modes = [m for m in MODES if m != "patient" or not args.no_patient]
+    skipped = {m for m, skip in (("patient", args.no_patient), ("user", args.no_user)) if skip}
+    modes = [m for m in MODES if m not in skipped]
     bodies = patient_bodies(args.patients, args.seed)
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     latencies: dict[str, list[float]] = {m: [] for m in modes}
@@ -383,16 +426,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "added_server_cpu_per_request_us": system["server_cpu_per_request_us"]
         - off["server_cpu_per_request_us"],
     }
-    if "patient" in pooled:
-        patient = pooled["patient"]
-        result["added_p50_ms_patient"] = _diff(
-            patient["latency_ms"]["p50"], off["latency_ms"]["p50"]
+    for mode in ("patient", "user"):
+        if mode not in pooled:
+            continue
+        tokens = pooled[mode]
+        result[f"added_p50_ms_{mode}"] = _diff(
+            tokens["latency_ms"]["p50"], off["latency_ms"]["p50"]
         )
-        result["added_server_cpu_per_request_us_patient"] = (
-            patient["server_cpu_per_request_us"] - off["server_cpu_per_request_us"]
+        result[f"added_server_cpu_per_request_us_{mode}"] = (
+            tokens["server_cpu_per_request_us"] - off["server_cpu_per_request_us"]
         )
-        result["added_postgres_cpu_per_request_us_patient"] = (
-            patient["postgres_cpu_per_request_us"] - off["postgres_cpu_per_request_us"]
+        result[f"added_postgres_cpu_per_request_us_{mode}"] = (
+            tokens["postgres_cpu_per_request_us"] - off["postgres_cpu_per_request_us"]
         )
     result.update(
         {
@@ -431,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     parser.add_argument(
         "--no-patient", action="store_true", help="skip the run with patient/*.rs tokens"
+    )
+    parser.add_argument(
+        "--no-user", action="store_true", help="skip the run with patient accounts' tokens"
     )
     parser.add_argument(
         "--verify-calls", type=int, default=5000, help="in-process calls per verification kind"

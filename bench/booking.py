@@ -3,26 +3,49 @@
 On a scratch PostgreSQL database (see :mod:`bench.harness`):
 
 1. generation: ``--practitioners`` verified practitioners each publish one weekly rule
-   (Mon-Fri 09:00-17:00 Africa/Lagos, 30-minute slots); the clock runs while
-   ``--processes`` processes (each its own core, as Celery workers would be) generate every
-   practitioner's Slots for a ``--horizon-days`` horizon, one transaction per practitioner
+   (Mon-Fri 09:00-17:00 Africa/Lagos, 30-minute slots). ``--processes`` processes (each
+   its own core, as Celery workers would be) start and warm up first (core built, a Slot
+   validated and indexed, a connection open: what a running worker has done long ago);
+   then the clock runs while they generate every practitioner's Slots for a
+   ``--horizon-days`` horizon, one transaction per practitioner, handed out one at a time
    (target: 1,000 practitioners over 30 days in under 60 s).
-2. booking: a gunicorn server (``--workers``); ``--clients`` patients, each with their own
-   token, book ``--slots`` slots through ``POST /api/scheduling/bookings``. Each client walks
-   the slot list from its own starting point, so neighbours collide at the edges; a 409
-   sends it to the next slot. The clock stops when every slot is booked (target: at least
-   200 bookings/s and zero double bookings).
-3. checks: exactly one Appointment per booked slot, every slot row ``busy`` with its
-   appointment, and no 5xx.
+2. booking, once per ``--jobs`` mode, each on a fresh gunicorn server (``--workers`` x
+   ``--threads``) over the same database:
 
-Prints ONE JSON object; stops the server and drops the database, also on failure.
+   * ``celery``, the production shape: jobs are published to a fresh queue on Redis
+     (``--broker``) and run by ``python manage.py worker --concurrency
+     --worker-concurrency`` on this same machine (``--worker-nice``: at a lower CPU
+     priority, so that a burst of bookings is answered first and its jobs catch up after);
+   * ``inline``, the embedded default: jobs run in a thread of the web process that
+     committed them.
+
+   ``--clients`` patients, each with their own token, first book ``--warmup`` slots
+   (untimed: every process past its first requests, their jobs done), then the next
+   ``--slots`` free slots through ``POST /api/scheduling/bookings``. Each client walks the
+   slot list from its own starting point, so neighbours collide at the edges; a 409 sends
+   it to the next slot.
+   The clock stops when every slot is booked (target: at least 200 bookings/s and zero
+   double bookings). Then the jobs the bookings set off (appointment events, notification
+   fan-out, e-mail deliveries written as files, reminders scheduled) are waited for:
+   ``jobs_drained_s`` counts from the end of the clock. CPU is counted for every process
+   (server, Celery worker, PostgreSQL backends, load generator, anything else), for the
+   clock alone and until the jobs are done, per booking.
+3. checks, per mode: exactly one Appointment per booked slot, every slot row ``busy`` with
+   its appointment, no failed job, and no 5xx.
+
+Prints ONE JSON object; stops the servers and the worker, deletes the queue and drops the
+database, also on failure.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
+import os
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -32,7 +55,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench import harness
-from bench.harness import BenchServer, log
+from bench.harness import BenchServer, ScratchDatabase, log
 from bench.loadgen import Client, RawClient, ThreadResult, run_clients
 from platform_core.app import build_core
 from platform_core.config import load_settings
@@ -51,14 +74,22 @@ RULE = {
 }
 JSON = "application/json"
 PATIENT_SCOPE = "openid fhirUser user/*.cruds"
+MODES = ("celery", "inline")
+DRAIN_TIMEOUT_S = 900.0
+LATER = ("notifications.reminder", "scheduling.expire_holds")
+"""Jobs the bookings schedule for later (hours ahead), not waited for."""
 
 
-def _core(url: str, horizon_days: int, port: int = 0) -> Any:
-    """Core services on the scratch database; with the server's ``port`` its tokens are the
-    server's own (same issuer)."""
-    env = harness.server_env(url, port, {"FIRESIDE_SCHEDULING_HORIZON_DAYS": str(horizon_days)})
+def _core(url: str, horizon_days: int, port: int = 0, extra: dict[str, str] | None = None) -> Any:
+    """Core services on the scratch database; with a server's ``port`` its tokens are that
+    server's own (same issuer). ``bench.jobs`` is registered for the worker's warm-up job."""
+    from bench import jobs as bench_jobs
+
+    env = harness.server_env(
+        url, port, {"FIRESIDE_SCHEDULING_HORIZON_DAYS": str(horizon_days), **(extra or {})}
+    )
     env["FIRESIDE_JOBS_INLINE_BACKGROUND"] = "false"
-    return build_core(load_settings(environ=env))
+    return build_core(load_settings(environ=env), plugins=[bench_jobs])
 
 
 def seed_practitioners(core: Any, count: int) -> list[str]:
@@ -114,40 +145,80 @@ def seed_practitioners(core: Any, count: int) -> list[str]:
     return ids
 
 
-def _generate_share(args: tuple[str, int, list[str]]) -> int:
+# --- generation ----------------------------------------------------------------------------
+_worker_core: Any = None
+
+
+def _warm_worker(url: str, horizon: int, ready: Any) -> None:
+    """Pool initializer: build the core and do once what a long-running worker did long ago
+    (load the validation and search tables, open a connection); then wait for the start."""
+    from datetime import timedelta
+
+    from platform_core.fhir.instants import now_utc
+    from platform_core.fhir.search.extract import index_rows
+    from plugins.scheduling import fhir
+
+    global _worker_core
+    _worker_core = _core(url, horizon)
+    start = now_utc()
+    sample = fhir.slot("warm-up", start, start + timedelta(minutes=30), "x", "X", "free")
+    _worker_core.repository.validate(sample, expect_type="Slot")
+    registry = _worker_core.repository.registry()
+    index_rows("Slot", 0, sample, registry.indexed_parameters("Slot"), "http://warm.up")
+    with _worker_core.db.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    ready.wait()
+
+
+def _generate_one(practitioner: str) -> int:
     from plugins.scheduling.generation import generate
 
-    url, horizon, ids = args
-    core = _core(url, horizon)
-    created = 0
-    try:
-        for pid in ids:
-            with core.repository.transaction() as conn:
-                created += generate(core, conn, pid).created
-    finally:
-        core.dispose()
-    return created
+    with _worker_core.repository.transaction() as conn:
+        return generate(_worker_core, conn, practitioner).created
 
 
 def generation_phase(url: str, ids: list[str], processes: int, horizon: int) -> dict[str, Any]:
-    shares = [(url, horizon, ids[i::processes]) for i in range(processes)]
-    started = time.perf_counter()
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        created = sum(pool.map(_generate_share, shares))
-    wall = time.perf_counter() - started
+    database = sa.make_url(url).database or ""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(processes + 1)
+    warm_started = time.perf_counter()
+    with context.Pool(processes, initializer=_warm_worker, initargs=(url, horizon, ready)) as pool:
+        ready.wait(timeout=300)
+        warm_up = time.perf_counter() - warm_started
+        pids = [p.pid for p in pool._pool]  # type: ignore[attr-defined]
+        cpu0 = _cpu_of(pids, database)
+        started = time.perf_counter()
+        created = sum(pool.imap_unordered(_generate_one, ids, chunksize=4))
+        wall = time.perf_counter() - started
+        cpu1 = _cpu_of(pids, database)
+    python, postgres, machine = (b - a for a, b in zip(cpu0, cpu1, strict=True))
     return {
         "practitioners": len(ids),
         "horizon_days": horizon,
         "processes": processes,
+        "warm_up_seconds": round(warm_up, 2),
         "slots_created": created,
         "seconds": round(wall, 2),
         "slots_per_s": round(created / wall),
+        "python_cpu_s": round(python, 1),
+        "postgres_cpu_s": round(postgres, 1),
+        "cpu_us_per_slot": round((python + postgres) * 1e6 / created, 1) if created else None,
+        "machine_busy_pct": round(100 * machine / (wall * (os.cpu_count() or 1)), 1),
         "target_seconds": 60,
     }
 
 
+def _cpu_of(pids: list[int], database: str) -> tuple[float, float, float]:
+    """CPU seconds so far of the generating processes, of the database's PostgreSQL
+    backends, and of the whole machine."""
+    python = sum(harness.tree_stats(pid).cpu_s for pid in pids)
+    postgres = sum(harness.postgres_backends_cpu(database).values())
+    return python, postgres, harness.machine_cpu()[0] / harness.CLK_TCK
+
+
+# --- booking -------------------------------------------------------------------------------
 def seed_patients(core: Any, count: int) -> list[tuple[str, str]]:
-    """``count`` patients with accounts; (patient id, access token) each."""
+    """``count`` patients with accounts; (patient id, user id) each."""
     ctx = RequestContext.system("bench")
     ids = [str(uuid.uuid4()) for _ in range(count)]
     with core.repository.transaction() as conn:
@@ -170,11 +241,21 @@ def seed_patients(core: Any, count: int) -> list[tuple[str, str]]:
             fhir_user=f"Patient/{pid}",
         )
         link_patient(core.db, user.id, pid, "self")
-        token, _ = core.auth.tokens.issue(
-            scope=PATIENT_SCOPE, client_id="bench", user_id=user.id, fhir_user=f"Patient/{pid}"
-        )
-        out.append((pid, token))
+        out.append((pid, user.id))
     return out
+
+
+def tokens_for(core: Any, patients: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(patient id, access token) each, from ``core``'s issuer."""
+    return [
+        (
+            pid,
+            core.auth.tokens.issue(
+                scope=PATIENT_SCOPE, client_id="bench", user_id=user, fhir_user=f"Patient/{pid}"
+            )[0],
+        )
+        for pid, user in patients
+    ]
 
 
 def pick_slots(core: Any, count: int) -> list[str]:
@@ -193,7 +274,8 @@ def pick_slots(core: Any, count: int) -> list[str]:
         )
 
 
-def booking_phase(port: int, slots: list[str], patients: list[tuple[str, str]]) -> dict[str, Any]:
+def booking_phase(port: int, slots: list[str], patients: list[tuple[str, str]]) -> Any:
+    """Every client books until every slot is taken; the run and what it saw."""
     taken: set[str] = set()
     lock = threading.Lock()
     statuses: dict[int, int] = {}
@@ -229,7 +311,7 @@ def booking_phase(port: int, slots: list[str], patients: list[tuple[str, str]]) 
 
     res = run_clients(len(patients), lambda: RawClient(port), body)
     won = [s for t in res.threads for s in t.extra]
-    return {
+    return res, {
         "clients": len(patients),
         "slots": len(slots),
         "bookings": res.ok,
@@ -242,6 +324,141 @@ def booking_phase(port: int, slots: list[str], patients: list[tuple[str, str]]) 
         "double_booked_in_answers": len(won) - len(set(won)),
         "target_bookings_per_s": 200,
     }
+
+
+def _jobs_left(core: Any) -> tuple[int, int]:
+    """(jobs not finished, failed jobs), leaving out the jobs scheduled for later
+    (reminders, hold expiry): not the bookings' work now, and no beat hands them over."""
+    from platform_core.jobs.schema import job_table as t
+
+    with core.db.connect() as conn:
+        left = conn.execute(
+            sa.select(sa.func.count()).where(
+                t.c.state.in_(("pending", "dispatched")), t.c.name.not_in(LATER)
+            )
+        ).scalar_one()
+        failed = conn.execute(sa.select(sa.func.count()).where(t.c.state == "failed")).scalar_one()
+    return int(left), int(failed)
+
+
+def _wait_jobs(core: Any, timeout: float = DRAIN_TIMEOUT_S) -> float:
+    """Seconds until no due job is left unfinished."""
+    started = time.perf_counter()
+    while _jobs_left(core)[0]:
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"jobs not done after {timeout}s: {_jobs_left(core)}")
+        time.sleep(0.1)
+    return time.perf_counter() - started
+
+
+def _job_counts(core: Any) -> dict[str, int]:
+    from platform_core.jobs.schema import job_table as t
+
+    with core.db.connect() as conn:
+        rows = conn.execute(sa.select(t.c.name, sa.func.count()).group_by(t.c.name)).all()
+    return {name: int(n) for name, n in sorted(rows)}
+
+
+class Worker:
+    """``python manage.py worker`` on the scratch database and a fresh queue (its own
+    process group, killed on exit)."""
+
+    def __init__(self, env: dict[str, str], concurrency: int, nice: int = 0) -> None:
+        command = [sys.executable, "manage.py", "worker", "--plugin", "bench.jobs"]
+        command += ["--concurrency", str(concurrency)]
+        if nice:  # jobs yield the CPU to requests (nice execs: the pid stays the worker's)
+            command = ["nice", "-n", str(nice), *command]
+        self.process = subprocess.Popen(
+            command,
+            cwd=harness.REPO_ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self, core: Any) -> None:
+        """Until a warm-up job went through it."""
+        from bench.jobs import NOOP
+        from platform_core.db.engine import write_transaction
+
+        with write_transaction(core.db) as conn:
+            core.jobs.enqueue(conn, NOOP, {"warm": True})
+        _wait_jobs(core, timeout=120)
+
+    def cpu_s(self) -> float:
+        return harness.tree_stats(self.process.pid).cpu_s
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(30)
+
+
+def _cpu(meter: harness.CpuMeter, client_s: float, worker_s: float, bookings: int) -> dict:
+    """A CpuMeter reading plus the worker, with the total per booking."""
+    reading = meter.stop(client_s + worker_s)  # (so that the worker is not "other")
+    reading["client_cpu_s"] = round(client_s, 2)
+    reading["worker_cpu_s"] = round(worker_s, 2)
+    counted = (
+        reading["server_cpu_s"] + worker_s + reading["postgres_cpu_s"] + reading["client_cpu_s"]
+    )
+    reading["cpu_ms_per_booking"] = round(1000 * counted / bookings, 2) if bookings else None
+    return reading
+
+
+def booking_mode(
+    args: argparse.Namespace,
+    database: ScratchDatabase,
+    mode: str,
+    patients: list[tuple[str, str]],
+    common_env: dict[str, str],
+) -> dict[str, Any]:
+    """One booking run in ``mode`` (``celery`` or ``inline``) on a fresh server."""
+    import redis
+
+    env = dict(common_env)
+    queue = f"fireside-bench-{uuid.uuid4().hex[:10]}"
+    if mode == "celery":
+        env |= {"FIRESIDE_JOBS_BROKER_URL": args.broker, "FIRESIDE_JOBS_QUEUE": queue}
+    worker: Worker | None = None
+    with BenchServer(
+        workers=args.workers, threads=args.threads, extra_env=env, database=database
+    ) as server:
+        core = _core(database.url, args.horizon_days, server.port, env)
+        try:
+            if mode == "celery":
+                worker_env = harness.server_env(database.url, server.port, env)
+                worker = Worker(worker_env, args.worker_concurrency, args.worker_nice)
+                worker.wait_ready(core)
+            clients = tokens_for(core, patients)
+            if args.warmup:  # every gunicorn worker (and the Celery worker) past its first
+                booking_phase(server.port, pick_slots(core, args.warmup), clients)
+                _wait_jobs(core)
+            slots = pick_slots(core, args.slots)
+            log(f"{mode}: booking {len(slots)} slots with {len(patients)} clients")
+            whole, clock = harness.CpuMeter(server), harness.CpuMeter(server)
+            worker0 = worker.cpu_s() if worker else 0.0
+            run, result = booking_phase(server.port, slots, clients)
+            worker1 = worker.cpu_s() if worker else 0.0
+            result["cpu_during_clock"] = _cpu(clock, run.client_cpu_s, worker1 - worker0, run.ok)
+            result["jobs_drained_s"] = round(_wait_jobs(core), 2)
+            worker2 = worker.cpu_s() if worker else 0.0
+            result["cpu_until_jobs_done"] = _cpu(whole, run.client_cpu_s, worker2 - worker0, run.ok)
+            result["jobs_failed"] = _jobs_left(core)[1]
+            result["jobs_by_name"] = _job_counts(core)
+            result["jobs"] = mode
+            result["worker_concurrency"] = args.worker_concurrency if worker else None
+            result["worker_nice"] = args.worker_nice if worker else None
+            result.update(check(core, slots))
+        finally:
+            if worker is not None:
+                worker.stop()
+                with contextlib.suppress(Exception):
+                    redis.Redis.from_url(args.broker).delete(queue)
+            core.dispose()
+    return result
 
 
 def check(core: Any, slots: list[str]) -> dict[str, Any]:
@@ -257,6 +474,8 @@ def check(core: Any, slots: list[str]) -> dict[str, Any]:
                 "WHERE r.resource_type = 'Appointment' AND NOT r.deleted GROUP BY s.ref"
             )
         ).all()
+        wanted = {f"Slot/{s}" for s in slots}
+        mine = [(ref, n) for ref, n in per_slot if ref.get("reference") in wanted]
         busy = conn.execute(
             sa.select(sa.func.count()).where(
                 table.c.slot_id.in_(slots),
@@ -265,7 +484,7 @@ def check(core: Any, slots: list[str]) -> dict[str, Any]:
             )
         ).scalar_one()
     return {
-        "appointments": sum(n for _, n in per_slot),
+        "appointments": sum(n for _, n in mine),
         "slots_with_more_than_one_appointment": sum(1 for _, n in per_slot if n > 1),
         "slot_rows_busy": busy,
     }
@@ -275,37 +494,55 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--practitioners", type=int, default=1000)
     parser.add_argument("--horizon-days", type=int, default=30)
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--slots", type=int, default=1000)
+    parser.add_argument("--processes", type=int, default=2, help="generating processes")
+    parser.add_argument("--slots", type=int, default=1000, help="slots booked per mode")
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--warmup", type=int, default=100, help="bookings before the clock, per mode"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--jobs",
+        choices=(*MODES, "both"),
+        default="both",
+        help="where the bookings' jobs run: a Celery worker (celery), the web processes "
+        "(inline), or one run each (both, the default)",
+    )
+    parser.add_argument("--worker-concurrency", type=int, default=1, help="Celery processes")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="run the Celery worker at this nice level (10: jobs wait while requests run)",
+    )
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args(argv)
     harness.exit_on_sigterm()
-    extra_env = {
+    modes = MODES if args.jobs == "both" else (args.jobs,)
+    common_env = {
         "FIRESIDE_AUTH_REQUIRED": "true",
         "FIRESIDE_MAIL_URL": "file:///tmp/fireside-bench-mail",
         "FIRESIDE_DB_POOL_SIZE": str(max(5, args.threads + 2)),
+        "FIRESIDE_SCHEDULING_HORIZON_DAYS": str(args.horizon_days),
     }
-    with BenchServer(workers=args.workers, threads=args.threads, extra_env=extra_env) as server:
-        assert server.database is not None
-        url = server.database.url
-        core = _core(url, args.horizon_days, server.port)
+    bookings: dict[str, Any] = {}
+    with ScratchDatabase() as database:
+        harness.migrate(database.url)
+        core = _core(database.url, args.horizon_days)
         try:
             log(f"seeding {args.practitioners} practitioners")
             ids = seed_practitioners(core, args.practitioners)
             log("generating slots")
-            generation = generation_phase(url, ids, args.processes, args.horizon_days)
+            generation = generation_phase(database.url, ids, args.processes, args.horizon_days)
             log(f"generation: {generation}")
             patients = seed_patients(core, args.clients)
-            slots = pick_slots(core, args.slots)
-            log(f"booking {len(slots)} slots with {args.clients} clients")
-            bookings = booking_phase(server.port, slots, patients)
-            checks = check(core, slots)
         finally:
             core.dispose()
-    result = {"benchmark": "booking", "generation": generation, "booking": bookings, **checks}
-    print(json.dumps(result, indent=2))
+        for mode in modes:
+            bookings[mode] = booking_mode(args, database, mode, patients, common_env)
+            log(f"{mode}: {bookings[mode]['bookings_per_s']} bookings/s")
+    print(json.dumps({"benchmark": "booking", "generation": generation, "booking": bookings}))
     return 0
 
 

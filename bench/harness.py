@@ -283,7 +283,8 @@ class CpuMeter:
 
 @dataclass
 class BenchServer:
-    """A Fireside server under gunicorn on a scratch database (a context manager)."""
+    """A Fireside server under gunicorn on a scratch database (a context manager); on a
+    database of its own unless ``database`` names one."""
 
     workers: int = 2
     threads: int = 1
@@ -294,6 +295,9 @@ class BenchServer:
     database: ScratchDatabase | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     _log: IO[bytes] | None = None
+    _owns_database: bool = False
+    """Created (and so dropped) by this server; a ``database`` passed in, already migrated,
+    is left to its owner (several servers in turn on one database)."""
 
     @property
     def pid(self) -> int:
@@ -301,10 +305,12 @@ class BenchServer:
         return self.process.pid
 
     def __enter__(self) -> BenchServer:
-        self.database = ScratchDatabase(self.pg_url)
         try:
-            self.database.create()
-            migrate(self.database.url)
+            if self.database is None:  # a database of its own, dropped on exit
+                self.database = ScratchDatabase(self.pg_url)
+                self._owns_database = True
+                self.database.create()
+                migrate(self.database.url)
             self._start()
         except BaseException:
             self.close()
@@ -411,7 +417,7 @@ class BenchServer:
             if self._log is not None:
                 self._log.close()
                 self._log = None
-            if self.database is not None:
+            if self.database is not None and self._owns_database:
                 with contextlib.suppress(Exception):
                     self.database.drop()
                 self.database = None

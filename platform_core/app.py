@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from platform_core import identity, oauth
 from platform_core.audit.log import AuditLog
@@ -26,11 +27,13 @@ from platform_core.fhir.engine import FhirEngine
 from platform_core.fhir.narrowing import NarrowingPolicy
 from platform_core.fhir.plugin_operations import PluginOperations
 from platform_core.fhir.repository import Repository
+from platform_core.fhir.security_context import SecurityContextPolicy
 from platform_core.fhir.validation import validate_resource
 from platform_core.identity.mail import Mailer, build_mailer
 from platform_core.jobs import admin_api as jobs_admin_api
 from platform_core.jobs.service import Jobs
 from platform_core.logging_setup import configure_logging
+from platform_core.oauth.clients import SwitchedOffClients
 from platform_core.plugin_host import PluginHost
 from platform_core.web import api, health
 from platform_core.web.fhir_wsgi import FhirWsgi
@@ -75,10 +78,13 @@ def build_core(settings: Settings, plugins: Iterable[Any] = ()) -> Core:
     def parse_criteria(rtype: str, pairs: list[tuple[str, str]]) -> list[Any]:
         return repository.parse_search(rtype, pairs).criteria
 
-    repository.policy = NarrowingPolicy(
-        SmartPolicy(repository.base_url, parse_criteria),
-        host.hook.fhir_search_narrowing,
-        parse_criteria,
+    repository.policy = SecurityContextPolicy(
+        NarrowingPolicy(
+            SmartPolicy(repository.base_url, parse_criteria),
+            host.hook.fhir_search_narrowing,
+            parse_criteria,
+            repository.base_url,
+        ),
         repository.base_url,
     )
     audit = AuditLog(repository, interval=settings.audit_flush_ms / 1000)
@@ -90,12 +96,14 @@ def build_core(settings: Settings, plugins: Iterable[Any] = ()) -> Core:
         db,
         repository,
         FhirEngine(repository, operations),
-        AuthServices.build(settings, db),
+        AuthServices.build(settings, db, repository.read_engine),
         audit,
         host,
         jobs,
         build_mailer(settings.mail_url),
     )
+    # Tokens of switched-off OAuth clients stop working (manage.py clients disable).
+    core.auth.authenticator.client_is_active = SwitchedOffClients(repository.read_engine).is_active
     jobs.bind(core)
     repository.core = core
     return core
@@ -123,5 +131,8 @@ def create_app(config: dict[str, Any] | None = None, plugins: Iterable[Any] = ()
         core.jobs.start_background()  # retries and scheduled jobs without a broker
     # /fhir is served at the WSGI level, in front of Flask (see platform_core/web/fhir_wsgi.py).
     app.wsgi_app = FhirWsgi(app.wsgi_app, core)  # type: ignore[method-assign]
+    if settings.trusted_proxies > 0:
+        # Outermost, so /fhir, the pages and the APIs all see the caller's own address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     logging.getLogger(__name__).debug("app created with database %s", settings.database_url)
     return app

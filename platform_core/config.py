@@ -48,6 +48,12 @@ class Settings:
     secret_key: str = ""
     """Signs browser sessions and CSRF tokens; set it in the environment. Empty: a random
     key is generated once and kept in ``var/secret_key``."""
+    data_keys: tuple[str, ...] = ()
+    """Keys that encrypt the secrets kept in the database (TOTP secrets, token-signing
+    keys): 32-byte base64url keys, comma-separated in the environment; the first seals, all
+    open. Set it in the environment. Empty: a random key is generated once and kept in
+    ``var/data_key``. ``manage.py secrets new-key`` makes one; ``manage.py secrets reseal``
+    moves stored secrets to the first key after a rotation."""
     access_token_ttl_s: int = 3600
     """Lifetime of an access token, in seconds."""
     refresh_token_ttl_s: int = 30 * 24 * 3600
@@ -62,6 +68,26 @@ class Settings:
     """Failed logins in a row that lock an account."""
     lockout_s: int = 900
     """How long a locked account stays locked, in seconds."""
+    login_ip_max_failures: int = 20
+    """Failed logins from one caller address, in any ``login_ip_window_s``, after which
+    that address gets 429 before any password is checked (guessing across accounts)."""
+    login_ip_window_s: int = 900
+    """The window of ``login_ip_max_failures``, in seconds."""
+    mail_ip_max_requests: int = 10
+    """Sign-up, confirmation-link and reset-link requests from one caller address in any
+    ``mail_window_s``; more answer 429."""
+    mail_address_max: int = 5
+    """Mails anyone could cause by typing an email address (confirmation and reset links)
+    to one address in any ``mail_window_s``; more are not sent, and the page answers as if
+    they were. Security notices always go."""
+    mail_window_s: int = 3600
+    """The window of ``mail_ip_max_requests`` and ``mail_address_max``, in seconds."""
+    trusted_proxies: int = 0
+    """How many reverse proxies in front of Fireside append to ``X-Forwarded-For``; the
+    caller address (throttling, audit) is taken that many hops back. 0: the socket's peer,
+    and ``X-Forwarded-For`` is ignored (a client could forge it)."""
+    session_ttl_s: int = 12 * 3600
+    """A browser session ends this long after login, whatever the activity, in seconds."""
     password_reset_ttl_s: int = 3600
     """Lifetime of a password-reset or email-verification link, in seconds."""
     audit_flush_ms: int = 500

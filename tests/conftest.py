@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,13 +163,49 @@ def anonymous(app: Flask) -> FhirClient:
     return FhirClient(app.test_client())
 
 
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(app: Flask) -> Iterator[AppFactory]:
+    """``make_app(*plugins, **config)``: a new app on the suite's database with ``plugins``
+    registered (each a module or an object with ``@hookimpl`` methods)."""
+    made: list[Flask] = []
+    base = app.extensions["fireside"].settings
+
+    def build(*plugins: Any, **config: Any) -> Flask:
+        settings = {
+            "database_url": base.database_url,
+            "base_url": BASE,
+            "audit_flush_ms": 3_600_000,
+            # Scheduled jobs (the daily purge) run when a test asks, never mid-test.
+            "jobs_inline_background": False,
+            # Inline jobs finish before the request answers, so a test sees their effect.
+            "jobs_inline_sync": True,
+            **config,
+        }
+        application = create_app(settings, plugins=plugins)
+        made.append(application)
+        return application
+
+    yield build
+    for application in made:
+        application.extensions["fireside"].dispose()
+
+
+REQUEST_COUNTERS = frozenset({"identity_throttle"})
+"""Tables that count requests (rate limits) rather than hold data: a refused request may
+count against its caller's limit."""
+
+
 def row_counts(engine: sa.Engine) -> dict[str, int]:
-    """Rows per table: compare before and after a rejected request to prove nothing was
-    written."""
+    """Rows per data table: compare before and after a rejected request to prove nothing
+    was written."""
     with engine.connect() as conn:
         return {
             t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
             for t in Base.metadata.sorted_tables
+            if t.name not in REQUEST_COUNTERS
         }
 
 

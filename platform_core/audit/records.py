@@ -11,6 +11,7 @@ KINDS = {
     "login": ("110114", "User Authentication"),
     "logout": ("110114", "User Authentication"),
     "token": ("110114", "User Authentication"),
+    "consent": ("110114", "User Authentication"),
     "rest": ("rest", "RESTful Operation"),
 }
 """``kind`` -> the AuditEvent.type coding (DICOM for authentication, FHIR's ``rest``)."""
@@ -25,14 +26,16 @@ class AuditRecord:
     """
 
     kind: str
-    """``login``, ``logout``, ``token`` or ``rest`` (a FHIR interaction)."""
+    """``login``, ``logout``, ``token`` (token, introspection and revocation requests),
+    ``consent`` (a user's decision on the consent page) or ``rest`` (a FHIR interaction)."""
     action: str
     """AuditEvent.action: ``C`` create, ``R`` read/search, ``U`` update, ``D`` delete, ``E``
     execute (logins, token issue, operations)."""
     outcome: str
     subtype: str | None = None
     """For ``rest``: the FHIR interaction (``read``, ``search-type``...); for the others a
-    short word such as ``password``, ``authorization_code`` or ``client_credentials``."""
+    short word such as ``password``, ``authorization_code``, ``client_credentials``,
+    ``introspect``, ``revoke``, ``approve`` or ``deny``."""
     who: str | None = None
     """The acting user (``Practitioner/7``, or ``User/<id>`` without a FHIR resource)."""
     client_id: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from platform_core.auth.grants import Grant, GrantResolver, RevokedGrant
 from platform_core.auth.keys import InvalidToken
 from platform_core.auth.policy import unauthenticated
@@ -23,12 +25,17 @@ class Authenticator:
     def __init__(self, tokens: TokenService, grants: GrantResolver) -> None:
         self.tokens = tokens
         self.grants = grants
+        self.client_is_active: Callable[[str], bool] = lambda client_id: True
+        """Whether tokens of a client may still be used; the OAuth server installs its
+        check of switched-off clients (``manage.py clients disable``)."""
 
     def verify(self, raw: str) -> tuple[AccessToken, Grant]:
         """The token and what it grants; raises :class:`InvalidToken` (forged, expired,
         revoked...) or :class:`RevokedGrant` (its user is suspended or changed password).
         Every API that takes bearer tokens verifies them here."""
         token = self.tokens.verify(raw)
+        if not self.client_is_active(token.client_id):
+            raise InvalidToken("the token's client is switched off")
         return token, self.grants.grant_for(token)
 
     def context(

@@ -4,7 +4,7 @@ signs with the same key and verifies with the same set.
 The newest key signs until ``sign_until``; after that a new one is made on first use (two
 processes racing both make one, which is harmless: both verify). A retired key stays in the
 JWKS until ``verify_until``, past the expiry of every token it signed, so rotation never
-breaks a token in flight.
+breaks a token in flight. Private keys are stored sealed (:mod:`platform_core.auth.sealing`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy.engine import Engine
 
 from platform_core.auth.schema import SigningKeyRow
+from platform_core.auth.sealing import Sealer
+from platform_core.auth.stored_secrets import signing_key_context
 from platform_core.fhir.instants import now_utc
 
 SIGNING_ALG = "RS256"
@@ -48,8 +50,11 @@ class _Loaded:
 class KeyRing:
     """Signs and verifies JWTs with the database's current key set."""
 
-    def __init__(self, db: Engine, *, rotation: timedelta, longest_token: timedelta) -> None:
+    def __init__(
+        self, db: Engine, sealer: Sealer, *, rotation: timedelta, longest_token: timedelta
+    ) -> None:
         self.db = db
+        self.sealer = sealer
         self.rotation = rotation
         self.longest_token = longest_token
         self._lock = threading.Lock()
@@ -64,7 +69,12 @@ class KeyRing:
         rows = sorted(rows, key=lambda r: r.created_at, reverse=True)
         current = next((r for r in rows if r.sign_until > now), None)
         verify = KeySet([RSAKey.import_key(orjson.loads(r.public_jwk)) for r in rows])
-        signing = RSAKey.import_key(orjson.loads(current.private_jwk)) if current else None
+        signing = None
+        if current is not None:
+            private = self.sealer.unseal(
+                current.private_jwk, context=signing_key_context(current.kid)
+            )
+            signing = RSAKey.import_key(orjson.loads(private))
         return _Loaded(
             signing,
             current.kid if current else None,
@@ -101,7 +111,10 @@ class KeyRing:
                 sa.insert(SigningKeyRow.__table__).values(
                     kid=kid,
                     alg=SIGNING_ALG,
-                    private_jwk=orjson.dumps(key.as_dict(private=True)).decode(),
+                    private_jwk=self.sealer.seal(
+                        orjson.dumps(key.as_dict(private=True)).decode(),
+                        context=signing_key_context(kid),
+                    ),
                     public_jwk=orjson.dumps(key.as_dict(private=False)).decode(),
                     created_at=now,
                     sign_until=now + self.rotation,

@@ -102,7 +102,7 @@ class ScopeFilter:
                     reach,
                     res.c.resource_type == rule.resource_type,
                     *(
-                        criterion_clause(c, rule.resource_type, self.base_url)
+                        criterion_clause(c, rule.resource_type, self.base_url, res)
                         for c in rule.criteria
                     ),
                 )

@@ -39,7 +39,7 @@ class UserRow(Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """When an admin verified a practitioner (who may then prescribe and publish slots)."""
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    totp_secret: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
     """Base32 TOTP secret once the user turned on a second factor."""
     token_generation: Mapped[int] = mapped_column(sa.Integer, default=0)
     """Bumped on a password change: tokens and sessions of older generations stop working."""

@@ -19,7 +19,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from platform_core.db.types import BigIntPK, ResourceJSON, UTCDateTime
+from platform_core.db.types import BigIntPK, ExactDecimal, ResourceJSON, UTCDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_N_label)s",
@@ -103,6 +103,8 @@ class SearchParamRow(Base):
     bases: Mapped[str] = mapped_column(sa.Text)
     """Space-separated resource types."""
     targets: Mapped[str] = mapped_column(sa.Text, default="")
+    components: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    """A composite's components: JSON ``[[type, expression], ...]`` (None for other types)."""
     status: Mapped[str] = mapped_column(sa.String(20))
     """``reindexing``, ``active``, ``failed`` or ``retired``."""
     generation: Mapped[int] = mapped_column(sa.Integer, default=1)
@@ -179,18 +181,19 @@ date_index = _index_table(
 
 number_index = _index_table(
     "fhir_ix_number",
-    sa.Column("low", sa.Numeric, nullable=True),
-    sa.Column("high", sa.Numeric, nullable=True),
+    sa.Column("low", ExactDecimal, nullable=True),
+    sa.Column("high", ExactDecimal, nullable=True),
     indexes=[["resource_type", "param", "low"]],
 )
-"""Numbers as the range their written precision implies."""
+"""Numbers as the range their written precision implies (exact decimals on both backends,
+see :class:`~platform_core.db.types.ExactDecimal`)."""
 
 quantity_index = _index_table(
     "fhir_ix_quantity",
     sa.Column("system", sa.String(512), nullable=True),
     sa.Column("code", sa.String(256), nullable=True),
-    sa.Column("low", sa.Numeric, nullable=True),
-    sa.Column("high", sa.Numeric, nullable=True),
+    sa.Column("low", ExactDecimal, nullable=True),
+    sa.Column("high", ExactDecimal, nullable=True),
     indexes=[["resource_type", "param", "code", "low"]],
 )
 """Quantities: value range plus unit system and code."""
@@ -223,12 +226,12 @@ composite_index = _index_table(
     sa.Column("c1_system", sa.String(512), nullable=True),
     sa.Column("c1_code", sa.String(512), nullable=True),
     sa.Column("c1_text", sa.String(512), nullable=True),
-    sa.Column("c1_low", sa.Numeric, nullable=True),
-    sa.Column("c1_high", sa.Numeric, nullable=True),
+    sa.Column("c1_low", ExactDecimal, nullable=True),
+    sa.Column("c1_high", ExactDecimal, nullable=True),
     sa.Column("c1_dlow", UTCDateTime, nullable=True),
     sa.Column("c1_dhigh", UTCDateTime, nullable=True),
-    sa.Column("c2_low", sa.Numeric, nullable=True),
-    sa.Column("c2_high", sa.Numeric, nullable=True),
+    sa.Column("c2_low", ExactDecimal, nullable=True),
+    sa.Column("c2_high", ExactDecimal, nullable=True),
     indexes=[["resource_type", "param", "c0_code", "c1_code"]],
 )
 """Composite values: the first component is a token (or a reference as ``Type/id``), the

@@ -1,7 +1,9 @@
 """Mail through the jobs outbox: the ``mail.send`` job hands one message to the process's
 mailer (``core.mailer``, from ``mail_url``). A mail system that refuses the message makes the
 job fail, so it is retried with backoff and, after the last attempt, kept as failed where an
-operator can see and retry it (``python manage.py jobs list --state failed``)."""
+operator can see and retry it (``python manage.py jobs list --state failed``). The job holds
+no database transaction while it talks to the mail server (``transactional=False``), so a
+slow server never keeps other writers waiting (on SQLite, the one write lock)."""
 
 from __future__ import annotations
 
@@ -27,4 +29,13 @@ def send(ctx: JobContext) -> None:
 
 @hookimpl
 def register_jobs() -> list[JobDefinition]:
-    return [JobDefinition(MAIL_JOB, send, max_attempts=8, backoff_s=10.0, backoff_max_s=1800.0)]
+    return [
+        JobDefinition(
+            MAIL_JOB,
+            send,
+            max_attempts=8,
+            backoff_s=10.0,
+            backoff_max_s=1800.0,
+            transactional=False,
+        )
+    ]

@@ -128,6 +128,10 @@ def _build(base_url: str, server_url: str = "", auth_required: bool = False) -> 
                 "mode": "server",
                 **({"security": _security(server_url)} if auth_required else {}),
                 "resource": resources,
+                # Compartment search works for every compartment R4 defines.
+                "compartment": [
+                    definitions.compartment_definition(c)["url"] for c in definitions.COMPARTMENTS
+                ],
                 "interaction": [
                     {"code": "transaction"},
                     {"code": "batch"},

@@ -1,7 +1,8 @@
 """The catalogue of stable Fireside error codes (``FS-nnnn``).
 
 Codes never change meaning once published; ``docs/error_codes.md`` lists them all and a test
-checks that the two agree. Ranges: 0xxx request and transport (06xx authorization), 1xxx
+checks that the two agree. Ranges: 0xxx request and transport (06xx authorization, 08xx
+accounts: the identity pages and admin API, answered as problem+json), 1xxx
 validation, 2xxx resource state and versioning, 3xxx search, 4xxx bundles, 5xxx patch and
 operations, 9xxx server faults.
 """
@@ -53,6 +54,23 @@ INVALID_HEADER = _define("FS-0011", "invalid", "Invalid request header")
 UNAUTHENTICATED = _define("FS-0601", "login", "No valid access token")
 FORBIDDEN = _define("FS-0602", "forbidden", "The token's scopes do not allow this")
 OUT_OF_REACH = _define("FS-0603", "forbidden", "The resource is outside the token's reach")
+
+# --- 08xx: accounts (IdentityError codes; the admin API's problem documents) ------------
+UNKNOWN_ROLE = _define("FS-0801", "value", "The role is not one of the known roles")
+WEAK_PASSWORD = _define("FS-0802", "value", "The password is too short, too long or too common")
+INVALID_EMAIL = _define("FS-0803", "value", "The email address is not valid")
+DUPLICATE_EMAIL = _define("FS-0804", "duplicate", "An account with this email address exists")
+INVALID_FHIR_USER = _define("FS-0805", "value", "fhir_user is not a reference such as Patient/12")
+INVALID_STATUS = _define("FS-0806", "value", "The account status is not a known one")
+UNKNOWN_USER = _define("FS-0807", "not-found", "No such user")
+INVALID_RELATIONSHIP = _define("FS-0808", "value", "The relationship is not a known one")
+INVALID_PATIENT_ID = _define("FS-0809", "value", "The patient id is not a valid FHIR id")
+INVALID_LINK = _define("FS-0810", "expired", "The mailed link is unknown, used or expired")
+INVALID_TOTP = _define("FS-0811", "security", "The one-time code is not correct")
+NOT_ALLOWED = _define("FS-0812", "business-rule", "The action does not apply to this account")
+BAD_REQUEST = _define("FS-0813", "invalid", "The request body or a parameter is malformed")
+NO_SUCH_URL = _define("FS-0814", "not-found", "No such API URL")
+METHOD_NOT_ALLOWED = _define("FS-0815", "not-supported", "The method is not allowed here")
 
 # --- 1xxx: validation -------------------------------------------------------------------
 INVALID_RESOURCE = _define("FS-1000", "invalid", "The resource is not valid")

@@ -41,7 +41,10 @@ class NarrowedFilter:
                     sa.or_(
                         res.c.resource_type != resource_type,
                         sa.and_(
-                            *(criterion_clause(c, resource_type, self.base_url) for c in criteria)
+                            *(
+                                criterion_clause(c, resource_type, self.base_url, res)
+                                for c in criteria
+                            )
                         ),
                     )
                 )

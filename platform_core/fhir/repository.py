@@ -35,7 +35,7 @@ from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError, Issue
 from platform_core.fhir.instants import format_instant, now_utc
 from platform_core.fhir.provenance import provenance_for
-from platform_core.fhir.search import custom, registry
+from platform_core.fhir.search import custom
 from platform_core.fhir.search.custom import CustomParameters
 from platform_core.fhir.search.extract import index_rows
 from platform_core.fhir.search.includes import resolve_includes
@@ -288,15 +288,22 @@ class Repository:
         return stored
 
     def vread(
-        self, ctx: RequestContext, resource_type: str, resource_id: str, version_id: str
+        self,
+        ctx: RequestContext,
+        resource_type: str,
+        resource_id: str,
+        version_id: str,
+        *,
+        conn: Connection | None = None,
     ) -> StoredResource:
-        """One version; 404 if unknown, 410 if that version is a delete."""
+        """One version; 404 if unknown, 410 if that version is a delete. ``conn``: read in
+        the caller's transaction (a job's) instead of on a connection of its own."""
         access = self.policy.check(ctx, "vread", resource_type)
         if not version_id.isdigit() or len(version_id) > 9:
             raise FhirError.of(
                 404, error_codes.VERSION_NOT_FOUND, f"Version {version_id!r} is not known"
             )
-        with self._reader(None) as c:
+        with self._reader(conn) as c:
             stored = store.read_version(c, resource_type, resource_id, int(version_id))
             if stored is not None and not self._reaches(c, access, [stored]):
                 stored = None
@@ -591,13 +598,20 @@ class Repository:
         *,
         if_match: int | None = None,
         method: str = "PUT",
+        current: StoredResource | None = None,
     ) -> WriteResult:
-        """Write a new version (or create with this id when none exists)."""
+        """Write a new version (or create with this id when none exists).
+
+        ``current``: the current version of this resource as the caller read it with
+        :meth:`read_for_update` in this same transaction, so it is not read a second time
+        (a read-modify-write costs one read). Safe even if it is stale: the new version is
+        written only on top of ``current.version_id`` (otherwise 409, nothing written)."""
         access = self.policy.check(ctx, "update", resource_type, resource)
         before = self._before_write(ctx, "update", resource_type, resource_id, resource, conn)
         resource = before or {}
         self._require_valid(resource, resource_type)
-        current = store.read_current(conn, resource_type, resource_id, for_update=True)
+        if current is None or current.reference != f"{resource_type}/{resource_id}":
+            current = store.read_current(conn, resource_type, resource_id, for_update=True)
         if current is not None and not current.deleted:
             self._require_reach(conn, access, [current])
         check_if_match(current, if_match, resource_type, resource_id)
@@ -622,12 +636,12 @@ class Repository:
                 check_if_match(current, if_match, resource_type, resource_id)
         body = with_meta(resource, resource_id, current.version_id + 1, now)
         content = jsonio.dumps(body).decode("utf-8")
+        params = self.registry().indexed_parameters(resource_type)
+        index = index_rows(resource_type, current.rid, body, params, self.base_url)
         try:
-            stored = store.insert_next_version(conn, current, now, content, method)
+            stored = store.write_next_version_indexed(conn, current, now, content, method, index)
         except (store.StaleVersionError, IntegrityError):
             raise _conflict(resource_type, resource_id) from None
-        store.delete_index_rows(conn, stored.rid, registry.INDEXED_TYPES)
-        self._write_index(conn, stored, body)
         self._require_reach(conn, access, [stored])
         self._after_write(ctx, conn, stored, body)
         return WriteResult(stored, created=current.deleted)
@@ -649,10 +663,9 @@ class Repository:
             return current
         self._before_write(ctx, "delete", resource_type, resource_id, None, conn)
         try:
-            stored = store.insert_next_version(conn, current, now_utc(), None, "DELETE")
+            stored = store.write_next_version_indexed(conn, current, now_utc(), None, "DELETE", {})
         except (store.StaleVersionError, IntegrityError):
             raise _conflict(resource_type, resource_id) from None
-        store.delete_index_rows(conn, stored.rid, registry.INDEXED_TYPES)
         store.delete_match_keys(conn, stored.rid)
         self._after_write(ctx, conn, stored, None)
         return stored

@@ -38,9 +38,9 @@ def init_app(app: Flask, core: Core) -> None:
     from platform_core.identity.admin_api import admin_bp
     from platform_core.identity.blueprint import bp
     from platform_core.identity.csrf import csrf_token
-    from platform_core.identity.secret_key import load_or_create_secret_key
     from platform_core.identity.services import IdentityServices
     from platform_core.identity.session import current_user
+    from platform_core.key_files import load_or_create_secret_key
 
     settings = core.settings
     app.secret_key = settings.secret_key or load_or_create_secret_key()

@@ -121,7 +121,7 @@ def totp_confirm() -> Response:
     if user.totp_enabled or not isinstance(secret, str):
         return redirect(url_for("identity.totp_setup"), 303)
     try:
-        totp.enable(core().db, user.id, secret, request.form.get("code", ""))
+        totp.enable(core().db, core().auth.sealer, user.id, secret, request.form.get("code", ""))
     except IdentityError as exc:
         return _setup_page(user, secret, 400, [FieldError(exc.message, "code")])
     session.pop(TOTP_PENDING_KEY, None)

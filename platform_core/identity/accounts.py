@@ -46,9 +46,11 @@ def sign_up(
     if role not in SELF_SERVICE_ROLES:
         raise IdentityError("unknown_role", "Choose patient, guardian or practitioner.")
     check_strength(password)
+    may_mail = svc.may_mail_unsolicited(norm)
     if find_user_by_email(db, norm) is not None:
         verify_dummy(password)  # about the time a new account's hash would take
-        svc.send(norm, messages.already_registered(svc.settings))
+        if may_mail:
+            svc.send(norm, messages.already_registered(svc.settings))
         return None
     try:
         user = create_user(
@@ -58,7 +60,8 @@ def sign_up(
         if exc.code != "duplicate_email":
             raise
         return None  # a concurrent sign-up with the same address won
-    send_verification(db, svc, user)
+    if may_mail:  # else the person asks for a new link later
+        send_verification(db, svc, user)
     return user
 
 
@@ -70,15 +73,18 @@ def send_verification(db: Engine, svc: IdentityServices, user: User) -> None:
 
 
 def resend_verification(db: Engine, svc: IdentityServices, email: str) -> None:
-    """Mail a new confirmation link if ``email`` names a pending account; else nothing."""
+    """Mail a new confirmation link if ``email`` names a pending account; else nothing.
+    The address's ``mail_address_max`` is counted first, whether or not it has an account,
+    so the time taken does not tell."""
+    may_mail = svc.may_mail_unsolicited(email)
     user = find_user_by_email(db, email)
-    if user is not None and user.status == "pending":
+    if may_mail and user is not None and user.status == "pending":
         send_verification(db, svc, user)
 
 
 def verify_email(db: Engine, raw_token: str) -> User:
     """Follow a confirmation link: the address is confirmed and a ``pending`` account becomes
-    ``active`` (a suspended one stays suspended). Raises ``invalid_token``."""
+    ``active`` (a suspended one stays suspended). Raises ``invalid_link``."""
     now = now_utc()
     with write_transaction(db) as conn:
         user_id = links.consume(conn, raw_token, "verify_email")
@@ -98,9 +104,12 @@ def verify_email(db: Engine, raw_token: str) -> User:
 
 
 def request_password_reset(db: Engine, svc: IdentityServices, email: str) -> None:
-    """Mail a reset link if ``email`` names an account that is not suspended; else nothing."""
+    """Mail a reset link if ``email`` names an account that is not suspended; else nothing.
+    The address's ``mail_address_max`` is counted first, whether or not it has an account,
+    so the time taken does not tell."""
+    may_mail = svc.may_mail_unsolicited(email)
     user = find_user_by_email(db, email)
-    if user is None or user.status == "suspended":
+    if not may_mail or user is None or user.status == "suspended":
         return
     with write_transaction(db) as conn:
         raw = links.issue(conn, user.id, "reset_password", svc.settings.password_reset_ttl_s)

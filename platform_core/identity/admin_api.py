@@ -5,8 +5,10 @@ The caller presents a bearer access token of a user whose role is ``admin`` or
 ``super_admin``, whose account is active and whose ``token_generation`` still matches the
 token's ``gen``. Only a super admin may create or change admin and super admin accounts, and
 nobody may suspend themselves. Every error is an RFC 9457 ``application/problem+json``
-document with a ``code`` member (the :class:`IdentityError` code, or ``unauthorized``,
-``forbidden``, ``not_found``, ``bad_request``, ``unsupported_media_type``).
+document whose ``type`` ends with a word naming the problem (an :class:`IdentityError` code,
+or ``unauthorized``, ``invalid_token``, ``forbidden``, ``not_found``, ``bad_request``,
+``method_not_allowed``, ``unsupported_media_type``) and whose ``code`` member is its stable
+``FS-`` code.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from platform_core.auth.bearer import bearer_token
 from platform_core.auth.grants import RevokedGrant
 from platform_core.auth.keys import InvalidToken
 from platform_core.auth.schema import ROLES
+from platform_core.fhir import error_codes
 from platform_core.identity import accounts
 from platform_core.identity.blueprint import core, services
+from platform_core.identity.errors import CODES as IDENTITY_CODES
 from platform_core.identity.errors import IdentityError
 from platform_core.identity.users import (
     STATUSES,
@@ -40,6 +44,17 @@ admin_bp = Blueprint("identity_admin", __name__, url_prefix="/auth/admin")
 PROBLEM_JSON = "application/problem+json"
 MAX_LIMIT = 500
 PRIVILEGED = ("admin", "super_admin")
+_FS_CODE_OF = {
+    "unauthorized": error_codes.UNAUTHENTICATED.code,
+    "invalid_token": error_codes.UNAUTHENTICATED.code,
+    "forbidden": error_codes.FORBIDDEN.code,
+    "unsupported_media_type": error_codes.UNSUPPORTED_MEDIA_TYPE.code,
+    "bad_request": error_codes.BAD_REQUEST.code,
+    "not_found": error_codes.NO_SUCH_URL.code,
+    "method_not_allowed": error_codes.METHOD_NOT_ALLOWED.code,
+    **{name: code.code for name, code in IDENTITY_CODES.items()},
+}
+"""A problem's ``type`` word -> its stable ``FS-`` code (the ``code`` member)."""
 _STATUS_OF = {
     "unknown_user": 404,
     "duplicate_email": 409,
@@ -65,7 +80,7 @@ def problem_response(problem: Problem) -> Response:
         "title": problem.title or problem.code.replace("_", " ").capitalize(),
         "status": problem.status,
         "detail": problem.detail,
-        "code": problem.code,
+        "code": _FS_CODE_OF[problem.code],
     }
     response = Response(json.dumps(body), problem.status, mimetype=PROBLEM_JSON)
     if problem.status == 401:

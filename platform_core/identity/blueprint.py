@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from platform_core.identity.csrf import check_csrf
+from platform_core.identity.throttle import Throttle, mail_requests_rule
 
 if TYPE_CHECKING:
     from platform_core.app import Core
@@ -85,7 +87,44 @@ def page(template: str, status: int = 200, **context: Any) -> Response:
     return Response(render_template(template, **context), status, mimetype="text/html")
 
 
+def throttle() -> Throttle:
+    """The rate limits shared by every process."""
+    found = services().throttle
+    assert found is not None  # an app's services always have the database
+    return found
+
+
+def too_many_requests(wait_s: int) -> Response:
+    """The 429 page for a caller over a rate limit, with ``Retry-After``."""
+    minutes = max(1, math.ceil(wait_s / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    response = page(
+        "identity/message.html",
+        429,
+        title="Too many attempts",
+        errors=[
+            FieldError(
+                f"There were too many attempts from your network. Try again in {minutes} {unit}."
+            )
+        ],
+    )
+    response.headers["Retry-After"] = str(wait_s)
+    return response
+
+
+def over_mail_request_limit() -> Response | None:
+    """Count one request that mails a stranger-typed address (sign-up, a new link, a reset)
+    from this caller; the 429 page when the caller is over ``mail_ip_max_requests``."""
+    wait = throttle().take(mail_requests_rule(services().settings), caller())
+    return None if wait is None else too_many_requests(wait)
+
+
+def caller() -> str:
+    """Who a per-address rate limit counts: the caller's address."""
+    return remote_addr() or "unknown"
+
+
 def remote_addr() -> str | None:
-    """The client address as the WSGI server saw it (a proxy's ``X-Forwarded-For`` is
-    trusted only when the deployment wraps the app in ``ProxyFix``)."""
+    """The caller's address: the socket's peer, or with ``trusted_proxies`` set, the
+    address that many hops back in ``X-Forwarded-For``."""
     return request.remote_addr

@@ -1,28 +1,33 @@
 """The one exception type of the identity module.
 
 Every refusal (a weak password, a duplicate email, an unknown role...) is an
-:class:`IdentityError` with a stable machine-readable ``code`` and a message fit to show the
-person who caused it. Pages show the message; the admin API turns it into an RFC 9457
-problem document whose ``code`` member is the same string. ``docs/identity.md`` lists them.
+:class:`IdentityError` with a machine-readable ``code`` (a word such as ``weak_password``,
+which names the problem type) and a message fit to show the person who caused it. Each code
+has a stable ``FS-08xx`` number in :mod:`platform_core.fhir.error_codes`. Pages show the
+message; the admin API turns it into an RFC 9457 problem document whose ``type`` ends with
+the word and whose ``code`` member is the ``FS-`` number. ``docs/error_codes.md`` lists them.
 """
 
 from __future__ import annotations
 
-CODES: dict[str, str] = {
-    "unknown_role": "The role is not one of the known roles.",
-    "weak_password": "The password is too short or too common.",
-    "invalid_email": "The email address is not valid.",
-    "duplicate_email": "An account with this email address already exists.",
-    "invalid_fhir_user": "fhir_user must look like Patient/12.",
-    "invalid_status": "The account status is not one of pending, active, suspended.",
-    "unknown_user": "No such user.",
-    "invalid_relationship": "The relationship is not one of self, guardian, care.",
-    "invalid_patient_id": "The patient id is not a valid FHIR id.",
-    "invalid_token": "The link is not valid, was already used, or has expired.",
-    "invalid_totp": "The one-time code is not correct.",
-    "not_allowed": "This action is not allowed on this account.",
+from platform_core.fhir import error_codes
+from platform_core.fhir.error_codes import ErrorCode
+
+CODES: dict[str, ErrorCode] = {
+    "unknown_role": error_codes.UNKNOWN_ROLE,
+    "weak_password": error_codes.WEAK_PASSWORD,
+    "invalid_email": error_codes.INVALID_EMAIL,
+    "duplicate_email": error_codes.DUPLICATE_EMAIL,
+    "invalid_fhir_user": error_codes.INVALID_FHIR_USER,
+    "invalid_status": error_codes.INVALID_STATUS,
+    "unknown_user": error_codes.UNKNOWN_USER,
+    "invalid_relationship": error_codes.INVALID_RELATIONSHIP,
+    "invalid_patient_id": error_codes.INVALID_PATIENT_ID,
+    "invalid_link": error_codes.INVALID_LINK,
+    "invalid_totp": error_codes.INVALID_TOTP,
+    "not_allowed": error_codes.NOT_ALLOWED,
 }
-"""Every code an :class:`IdentityError` can carry, with its general meaning."""
+"""Every code an :class:`IdentityError` can carry, with its stable ``FS-08xx`` code."""
 
 
 class IdentityError(Exception):
@@ -35,3 +40,8 @@ class IdentityError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+    @property
+    def fs_code(self) -> str:
+        """The stable ``FS-08xx`` code of :attr:`code`."""
+        return CODES[self.code].code

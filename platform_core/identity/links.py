@@ -73,10 +73,10 @@ def peek(db: Engine, raw: str, purpose: str) -> str | None:
 
 
 def consume(conn: Connection, raw: str, purpose: str) -> str:
-    """Mark the token used and return its user id; raises ``invalid_token`` when it is
+    """Mark the token used and return its user id; raises ``invalid_link`` when it is
     unknown, used, expired or for another purpose."""
     invalid = IdentityError(
-        "invalid_token", "This link is not valid, was already used, or has expired."
+        "invalid_link", "This link is not valid, was already used, or has expired."
     )
     if not raw or len(raw) > _MAX_TOKEN_LENGTH:
         raise invalid

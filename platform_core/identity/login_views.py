@@ -19,9 +19,20 @@ from werkzeug.wrappers import Response
 from platform_core.audit.records import AuditRecord
 from platform_core.identity import authentication, messages, totp
 from platform_core.identity.authentication import LoginCheck
-from platform_core.identity.blueprint import FieldError, bp, core, page, remote_addr, services
+from platform_core.identity.blueprint import (
+    FieldError,
+    bp,
+    caller,
+    core,
+    page,
+    remote_addr,
+    services,
+    throttle,
+    too_many_requests,
+)
 from platform_core.identity.redirects import safe_next
 from platform_core.identity.session import current_user, log_in, log_out
+from platform_core.identity.throttle import login_failures_rule
 from platform_core.identity.users import User, get_user
 
 GENERIC_FAILURE = (
@@ -29,6 +40,8 @@ GENERIC_FAILURE = (
     "sign-in to an account is paused for a while."
 )
 TOTP_FAILURE = "The code is not correct. Enter the 6-digit code your authenticator app shows now."
+THROTTLED = "too many failed logins from this address"
+"""The audit description of a login refused by the per-address limit."""
 PENDING_2FA_KEY = "identity_2fa"
 PENDING_2FA_TTL_S = 300
 """How long the TOTP step waits for its code after the password was accepted."""
@@ -100,6 +113,10 @@ def login_post() -> Response:
     if missing:
         return _login_form(400, email=email, next_path=next_path, errors=missing)
     svc = services()
+    wait = throttle().wait(login_failures_rule(svc.settings), caller())
+    if wait is not None:
+        audit_login("4", email.lower(), user=None, subtype="password", why=THROTTLED)
+        return too_many_requests(wait)
     result = authentication.check_password_login(core().db, svc.settings, email, password)
     if result.outcome == authentication.NEEDS_TOTP:
         assert result.user is not None
@@ -120,6 +137,8 @@ def login_post() -> Response:
 
 def _refuse(result: LoginCheck, email: str, next_path: str) -> Response:
     audit_login("4", email.lower(), user=result.user, subtype="password", why=result.reason)
+    if result.outcome == authentication.FAILED:
+        throttle().hit(login_failures_rule(services().settings), caller())
     if result.locked_until is not None and result.user is not None:
         svc = services()
         svc.send(result.user.email, messages.account_locked(svc.settings, result.locked_until))
@@ -170,13 +189,21 @@ def login_totp_post() -> Response:
     user, next_path = pending
     db = core().db
     code = request.form.get("code", "")
-    if not authentication.is_locked(db, user.id) and totp.verify_login_code(db, user.id, code):
+    rule = login_failures_rule(services().settings)
+    wait = throttle().wait(rule, caller())
+    if wait is not None:
+        audit_login("4", user.email, user=user, subtype="totp", why=THROTTLED)
+        return too_many_requests(wait)
+    if not authentication.is_locked(db, user.id) and totp.verify_login_code(
+        db, core().auth.sealer, user.id, code
+    ):
         authentication.record_success(db, user.id)
         session.pop(PENDING_2FA_KEY, None)
         audit_login("0", user.email, user=user, subtype="totp", why="")
         log_in(user)
         return redirect(next_path or default_next(), 303)
     svc = services()
+    throttle().hit(rule, caller())
     locked = authentication.record_failure(db, svc.settings, user.id)
     audit_login("4", user.email, user=user, subtype="totp", why="wrong code")
     if locked is not None:

@@ -11,7 +11,14 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from platform_core.identity import accounts, links
-from platform_core.identity.blueprint import FieldError, bp, core, page, services
+from platform_core.identity.blueprint import (
+    FieldError,
+    bp,
+    core,
+    over_mail_request_limit,
+    page,
+    services,
+)
 from platform_core.identity.errors import IdentityError
 
 SENT = (
@@ -45,6 +52,8 @@ def reset_request_post() -> Response:
     email = request.form.get("email", "").strip()
     if not email:
         return _request_form(400, [FieldError("Enter your email address.", "email")])
+    if (refused := over_mail_request_limit()) is not None:
+        return refused
     accounts.request_password_reset(core().db, services(), email)
     return page("identity/message.html", title="Check your inbox", message=SENT)
 
@@ -79,7 +88,7 @@ def reset_post(token: str) -> Response:
         try:
             accounts.reset_password(core().db, services(), token, password)
         except IdentityError as exc:
-            if exc.code == "invalid_token":
+            if exc.code == "invalid_link":
                 return _invalid_link()
             error = FieldError(exc.message, "password")
     if error is not None:

@@ -7,6 +7,8 @@
   stops working at once (a signed cookie alone would stay valid).
 * ``identity_totp_step``: the last TOTP time step a user logged in with, so a code seen over
   a shoulder cannot be used a second time.
+* ``identity_throttle`` (migration 0010): hit counters per action and caller address or
+  email address, per time window (:mod:`platform_core.identity.throttle`).
 """
 
 from __future__ import annotations
@@ -60,3 +62,17 @@ class TotpStepRow(Base):
         sa.ForeignKey("auth_user.id", ondelete="CASCADE"), primary_key=True
     )
     last_step: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class ThrottleRow(Base):
+    """How many times one ``bucket`` (an action and who does it, such as
+    ``login-failure:203.0.113.9``) was hit in one fixed time window."""
+
+    __tablename__ = "identity_throttle"
+
+    bucket: Mapped[str] = mapped_column(sa.String(300), primary_key=True)
+    window: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    """The window's number: seconds since the epoch divided by the window length."""
+    hits: Mapped[int] = mapped_column(sa.Integer)
+    expires: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    """Seconds since the epoch after which the row no longer counts (it is then deleted)."""

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from platform_core.config import Settings
 from platform_core.db.engine import write_transaction
 from platform_core.identity.mail import Mailer, MailError, build_mailer, compose
+from platform_core.identity.throttle import Throttle, mail_address_rule
+from platform_core.identity.users import normalize_email
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ class IdentityServices:
         self.settings = settings
         self._core = core
         self._mailer = mailer or (None if core is not None else build_mailer(settings.mail_url))
+        self.throttle = Throttle(core.db) if core is not None else None
+        """Rate limits shared by every process (None without a database: CLI mail tests)."""
 
     @classmethod
     def build(cls, settings: Settings) -> IdentityServices:
@@ -54,6 +58,18 @@ class IdentityServices:
     def sender(self) -> str:
         """The ``From`` address: ``no-reply@<host of base_url>``."""
         return sender_for(self.settings)
+
+    def may_mail_unsolicited(self, to: str) -> bool:
+        """Count one mail that anyone could cause by typing ``to`` (a confirmation link, a
+        reset link, the "already registered" notice) and say whether it may go: False past
+        ``mail_address_max``. The caller then sends nothing, changes nothing (an older link
+        keeps working) and answers as usual."""
+        if self.throttle is None:
+            return True
+        if self.throttle.take(mail_address_rule(self.settings), normalize_email(to)) is None:
+            return True
+        log.warning("identity mail not sent: over mail_address_max for one address")
+        return False
 
     def send(self, to: str, message: tuple[str, str]) -> bool:
         """Send ``(subject, body)`` to ``to``. Never raises: a page must answer the same

@@ -24,14 +24,12 @@ from flask import current_app, g, session, url_for
 from sqlalchemy.engine import Engine
 
 from platform_core.auth.secrets import digest
+from platform_core.config import Settings
 from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
 from platform_core.identity.csrf import rotate_csrf_token
 from platform_core.identity.schema import SessionRow
 from platform_core.identity.users import User, get_user
-
-SESSION_TTL = timedelta(hours=12)
-"""A browser session ends this long after login, whatever the activity."""
 
 _KEYS = ("uid", "gen", "sid")
 _SESSIONS = SessionRow.__table__
@@ -40,6 +38,10 @@ _UNSET = object()
 
 def _db() -> Engine:
     return current_app.extensions["fireside"].db
+
+
+def _settings() -> Settings:
+    return current_app.extensions["fireside"].settings
 
 
 def _hash(sid: str) -> str:
@@ -111,7 +113,10 @@ def log_in(user: User) -> None:
         )
         conn.execute(
             sa.insert(_SESSIONS).values(
-                id_hash=_hash(sid), user_id=user.id, created_at=now, expires_at=now + SESSION_TTL
+                id_hash=_hash(sid),
+                user_id=user.id,
+                created_at=now,
+                expires_at=now + timedelta(seconds=_settings().session_ttl_s),
             )
         )
     old_sid = session.get("sid")

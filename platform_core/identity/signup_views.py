@@ -12,7 +12,14 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from platform_core.identity import accounts, links
-from platform_core.identity.blueprint import FieldError, bp, core, page, services
+from platform_core.identity.blueprint import (
+    FieldError,
+    bp,
+    core,
+    over_mail_request_limit,
+    page,
+    services,
+)
 from platform_core.identity.errors import IdentityError
 
 ROLE_CHOICES = (
@@ -61,6 +68,8 @@ def signup_post() -> Response:
         errors.append(FieldError("Choose a password.", "password"))
     elif password != confirm:
         errors.append(FieldError("The two passwords are not the same.", "password-confirm"))
+    if not errors and (refused := over_mail_request_limit()) is not None:
+        return refused
     if not errors:
         try:
             accounts.sign_up(core().db, services(), email=email, password=password, role=role)
@@ -132,6 +141,8 @@ def verify_resend_post() -> Response:
             button_id="resend-button",
             errors=[FieldError("Enter your email address.", "email")],
         )
+    if (refused := over_mail_request_limit()) is not None:
+        return refused
     accounts.resend_verification(core().db, services(), email)
     return page(
         "identity/message.html",

@@ -2,7 +2,8 @@
 
 Enrolment: the account page makes a secret, shows it and its ``otpauth://`` URI, and keeps it
 in the session until the user proves their authenticator app has it by typing a code; only
-then is it stored in ``auth_user.totp_secret``. At login a code is accepted for the current
+then is it stored, sealed with the data key (:mod:`platform_core.auth.sealing`), in
+``auth_user.totp_secret``. At login a code is accepted for the current
 30-second step or one step either side (clock drift), and never twice: the step of the last
 accepted code is kept in ``identity_totp_step`` and a code must be for a later step.
 """
@@ -18,6 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from platform_core.auth.schema import UserRow
+from platform_core.auth.sealing import Sealer
+from platform_core.auth.stored_secrets import totp_context
 from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
 from platform_core.identity.errors import IdentityError
@@ -67,22 +70,23 @@ def _accept_step(conn: sa.Connection, user_id: str, step: int) -> bool:
     return True
 
 
-def verify_login_code(db: Engine, user_id: str, code: str) -> bool:
+def verify_login_code(db: Engine, sealer: Sealer, user_id: str, code: str) -> bool:
     """Whether ``code`` is a valid, not yet used code of the user's stored secret."""
     try:
         with write_transaction(db) as conn:
-            secret = conn.execute(
+            stored = conn.execute(
                 sa.select(_USERS.c.totp_secret).where(_USERS.c.id == user_id)
             ).scalar_one_or_none()
-            if not secret:
+            if not stored:
                 return False
+            secret = sealer.unseal(stored, context=totp_context(user_id))
             step = matching_step(secret, code)
             return step is not None and _accept_step(conn, user_id, step)
     except IntegrityError:  # a concurrent login with a code recorded the first step
         return False
 
 
-def enable(db: Engine, user_id: str, secret: str, code: str) -> None:
+def enable(db: Engine, sealer: Sealer, user_id: str, secret: str, code: str) -> None:
     """Store ``secret`` once ``code`` proves the user's app has it; raises ``invalid_totp``."""
     step = matching_step(secret, code)
     if step is None:
@@ -91,7 +95,10 @@ def enable(db: Engine, user_id: str, secret: str, code: str) -> None:
         conn.execute(
             sa.update(_USERS)
             .where(_USERS.c.id == user_id)
-            .values(totp_secret=secret, updated_at=now_utc())
+            .values(
+                totp_secret=sealer.seal(secret, context=totp_context(user_id)),
+                updated_at=now_utc(),
+            )
         )
         conn.execute(sa.delete(_STEPS).where(_STEPS.c.user_id == user_id))
         _accept_step(conn, user_id, step)

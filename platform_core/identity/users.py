@@ -240,15 +240,18 @@ def list_users(
         return [user_from_row(r) for r in conn.execute(query)]
 
 
-def _update(db: Engine, user_id: str, **values: Any) -> User:
-    """Set columns of one user; raises ``unknown_user`` when there is none."""
-    with write_transaction(db) as conn:
-        result = conn.execute(
-            sa.update(_USERS).where(_USERS.c.id == user_id).values(updated_at=now_utc(), **values)
-        )
-        if result.rowcount != 1:
-            raise IdentityError("unknown_user", f"No user with id {user_id}.")
-        user = get_user(db, user_id, conn=conn)
+def _update(db: Engine, user_id: str, *, conn: Connection | None = None, **values: Any) -> User:
+    """Set columns of one user, in the caller's transaction when ``conn`` is given; raises
+    ``unknown_user`` when there is none."""
+    if conn is None:
+        with write_transaction(db) as own:
+            return _update(db, user_id, conn=own, **values)
+    result = conn.execute(
+        sa.update(_USERS).where(_USERS.c.id == user_id).values(updated_at=now_utc(), **values)
+    )
+    if result.rowcount != 1:
+        raise IdentityError("unknown_user", f"No user with id {user_id}.")
+    user = get_user(db, user_id, conn=conn)
     assert user is not None
     return user
 
@@ -288,28 +291,33 @@ def set_fhir_user(
         raise IdentityError("unknown_user", f"No user with id {user_id}.")
 
 
-def set_status(db: Engine, user_id: str, status: str) -> User:
-    """Suspend (``suspended``) or reactivate (``active``) an account. Suspension also bumps
-    ``token_generation`` so the account's sessions and tokens stop at once."""
+def set_status(db: Engine, user_id: str, status: str, *, conn: Connection | None = None) -> User:
+    """Suspend (``suspended``) or reactivate (``active``) an account, in the caller's
+    transaction when ``conn`` is given (so the account and the caller's own records commit
+    together, or neither does). Suspension also bumps ``token_generation`` so the account's
+    sessions and tokens stop at once: every verification reads the generation afresh
+    (:class:`platform_core.auth.grants.GrantResolver`), in any process. Raises
+    ``invalid_status`` or ``unknown_user``."""
     if status not in STATUSES:
         raise IdentityError("invalid_status", f"Unknown status {status!r}.")
     extra: dict[str, Any] = {}
     if status == "suspended":
         extra["token_generation"] = _USERS.c.token_generation + 1
-    return _update(db, user_id, status=status, **extra)
+    return _update(db, user_id, conn=conn, status=status, **extra)
 
 
-def verify_practitioner(db: Engine, user_id: str) -> User:
+def verify_practitioner(db: Engine, user_id: str, *, conn: Connection | None = None) -> User:
     """Record that an admin checked this practitioner's credentials (idempotent: the first
-    verification time is kept)."""
-    user = get_user(db, user_id)
+    verification time is kept), in the caller's transaction when ``conn`` is given. Raises
+    ``unknown_user`` or ``not_allowed`` (not a practitioner)."""
+    user = get_user(db, user_id, conn=conn)
     if user is None:
         raise IdentityError("unknown_user", f"No user with id {user_id}.")
     if user.role != "practitioner":
         raise IdentityError("not_allowed", "Only practitioners are verified.")
     if user.verified_at is not None:
         return user
-    return _update(db, user_id, verified_at=now_utc())
+    return _update(db, user_id, conn=conn, verified_at=now_utc())
 
 
 def link_patient(

@@ -1,4 +1,5 @@
-"""What a job is: its definition (a name and what to run) and what a run is handed."""
+"""What a job is: its definition (a name and what to run), what a run is handed, and how a
+run says that retrying would not help."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
+
+
+class PermanentFailure(Exception):
+    """Raised by a job whose failure no retry can cure (its payload is malformed, it names
+    something that cannot exist): the job is kept as ``failed`` at once, whatever attempts
+    it has left, with this exception as its ``last_error``. Like any failure, the attempt's
+    writes through ``ctx.conn`` roll back; fix the cause and retry the job by hand
+    (``manage.py jobs retry ID``). Raise any other exception for a failure that may pass
+    (a network error, a lock): it is retried with backoff."""
 
 
 @dataclass(frozen=True)
@@ -18,11 +28,23 @@ class JobContext:
     payload: dict[str, Any]
     attempt: int
     """1 on the first run, 2 on the first retry..."""
-    conn: Connection
-    """The transaction that marks the job done. Database effects made through it happen
-    exactly once: if the run fails or the worker dies, they roll back with it."""
+    transaction: Connection | None
+    """The transaction that marks the job done (see :attr:`conn`); None for a job defined
+    with ``transactional=False``."""
     core: Any
     """The core services (``platform_core.app.Core``): settings, repository, plugins."""
+
+    @property
+    def conn(self) -> Connection:
+        """The transaction that marks the job done. Database effects made through it happen
+        exactly once: if the run fails or the worker dies, they roll back with it. A job
+        defined with ``transactional=False`` has none (``RuntimeError``)."""
+        if self.transaction is None:
+            raise RuntimeError(
+                f"job {self.name} runs without a transaction (transactional=False): open "
+                "short ones yourself (core.repository.transaction())"
+            )
+        return self.transaction
 
 
 @dataclass(frozen=True)
@@ -36,7 +58,7 @@ class JobDefinition:
     """Dotted and unique: ``search.index_resource``."""
     run: Callable[[JobContext], None]
     max_attempts: int = 5
-    """Runs before the job is kept as failed."""
+    """Runs before the job is kept as failed (:class:`PermanentFailure` ends it sooner)."""
     backoff_s: float = 2.0
     """Delay before the first retry; doubled for each later one."""
     backoff_max_s: float = 600.0
@@ -51,3 +73,12 @@ class JobDefinition:
     schedule_s: float | None = None
     """Run every this many seconds (``python manage.py beat``; in-process when jobs run
     inline)."""
+    transactional: bool = True
+    """True: the run happens inside the transaction that marks the job done (``ctx.conn``),
+    holding the job's row lock (on SQLite the database's one write lock) throughout. False,
+    for jobs that wait on the network (an SMTP server, a webhook): the run holds no
+    transaction and no lock; it opens short ones itself, and "done" is written in a
+    transaction of its own afterwards. Its database effects then no longer commit together
+    with "done": make them conditional (``UPDATE ... WHERE status = 'queued'``), since a job
+    may be run again after a crash, and two deliveries of it may even run at the same
+    time (see docs/jobs.md)."""

@@ -141,6 +141,12 @@ def lock(conn: Connection, job_id: int) -> Any:
     return conn.execute(sa.select(t).where(t.c.id == job_id).with_for_update()).one_or_none()
 
 
+def mark_running(conn: Connection, job_id: int, *, now: datetime) -> None:
+    """A job without a transaction starts its run: dispatched as of now, so the sweeper
+    leaves it alone for one lease (and hands it over again if the runner dies)."""
+    conn.execute(sa.update(t).where(t.c.id == job_id).values(state=DISPATCHED, dispatched_at=now))
+
+
 def mark_done(conn: Connection, job_id: int, *, attempts: int, now: datetime) -> None:
     """The job's run committed with this transaction."""
     conn.execute(

@@ -6,7 +6,12 @@ that is finished (a duplicate delivery) or a retry that is not due yet, calls th
 that transaction as ``ctx.conn`` and marks the job done in it: the job's writes and "done"
 commit together. When the job raises, the transaction rolls back and a second one records
 the attempt: the next try ``min(backoff_s * 2**(attempt-1), backoff_max_s)`` seconds later
-(plus up to 10% jitter), or ``failed`` after ``max_attempts``.
+(plus up to 10% jitter), or ``failed`` after ``max_attempts``, or at once when the job
+raised :class:`~platform_core.jobs.definitions.PermanentFailure`.
+
+A job defined with ``transactional=False`` is run between two short transactions instead:
+the first locks the row, checks it as above and marks it dispatched now (so no sweeper hands
+it over again within the lease), the second marks it done; the run itself holds neither.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from sqlalchemy.engine import Engine
 from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import format_instant, now_utc
 from platform_core.jobs import outbox
-from platform_core.jobs.definitions import JobContext, JobDefinition
+from platform_core.jobs.definitions import JobContext, JobDefinition, PermanentFailure
 from platform_core.jobs.schema import DONE, FAILED, PENDING
 
 log = logging.getLogger(__name__)
@@ -63,8 +68,18 @@ def run_job(db: Engine, definitions: Mapping[str, JobDefinition], core: Any, job
             if definition is None:
                 raise UnknownJob(f"no active plugin registers a job named {row.name!r}")
             payload = json.loads(row.payload)
-            definition.run(JobContext(job_id, row.name, payload, attempt, conn, core))
-            outbox.mark_done(conn, job_id, attempts=attempt, now=now_utc())
+            if not definition.transactional:
+                outbox.mark_running(conn, job_id, now=now_utc())
+            else:
+                definition.run(JobContext(job_id, row.name, payload, attempt, conn, core))
+                outbox.mark_done(conn, job_id, attempts=attempt, now=now_utc())
+        if not definition.transactional:
+            definition.run(JobContext(job_id, row.name, payload, attempt, None, core))
+            with write_transaction(db) as conn:
+                row = outbox.lock(conn, job_id)
+                if row is None or row.state in (DONE, FAILED):
+                    return SKIPPED  # finished meanwhile by a duplicate delivery
+                outbox.mark_done(conn, job_id, attempts=attempt, now=now_utc())
         return DONE
     except Exception as exc:
         if attempt == 0:
@@ -83,7 +98,8 @@ def _record_failure(
         attempt = row.attempts + 1
         now = now_utc()
         retry_at = None
-        if attempt < policy.max_attempts:
+        permanent = isinstance(exc, PermanentFailure)
+        if attempt < policy.max_attempts and not permanent:
             retry_at = now + timedelta(seconds=backoff_delay(policy, attempt))
         outbox.record_failure(
             conn, job_id, attempts=attempt, error=_describe(exc), retry_at=retry_at, now=now
@@ -96,7 +112,9 @@ def _record_failure(
         attempt,
         policy.max_attempts,
         type(exc).__name__,
-        "kept as failed" if retry_at is None else f"retry at {format_instant(retry_at)}",
+        ("kept as failed (permanent)" if permanent else "kept as failed")
+        if retry_at is None
+        else f"retry at {format_instant(retry_at)}",
     )
     return FAILED if retry_at is None else RETRIED
 

@@ -24,6 +24,8 @@ from urllib.parse import urlencode
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 
+from platform_core.audit.records import AuditRecord
+from platform_core.identity.blueprint import remote_addr
 from platform_core.identity.csrf import check_csrf
 from platform_core.identity.session import current_user, login_url, session_id_hash
 from platform_core.identity.users import User
@@ -117,6 +119,7 @@ def authorize() -> Response:
     if decision is None:
         return _consent(grant, user, scopes, picker)
     if decision == "deny":
+        _audit_decision("deny", user, grant, scopes, None)
         return server.create_authorization_response(grant_user=None, grant=grant)  # type: ignore[no-any-return]
     if decision != "approve":
         abort(400, description="Unknown decision.")
@@ -141,7 +144,28 @@ def authorize() -> Response:
     else:
         context = LaunchContext(patient=patient, need_patient_banner=True)
     grant.request.approval = Approval(context, session_id_hash())
+    _audit_decision("approve", user, grant, scopes, context.patient)
     return server.create_authorization_response(grant_user=user, grant=grant)  # type: ignore[no-any-return]
+
+
+def _audit_decision(
+    decision: str, user: User, grant: Any, scopes: list[str], patient: str | None
+) -> None:
+    """Record a consent decision: who decided, for which client, which scopes, and the
+    patient picked (or launched with) when there is one."""
+    _core().audit.record(
+        AuditRecord(
+            kind="consent",
+            action="E",
+            outcome="0",
+            subtype=decision,
+            who=user.fhir_user or f"User/{user.id}",
+            client_id=grant.request.client.client_id,
+            remote_addr=remote_addr(),
+            entity=f"Patient/{patient}" if patient else None,
+            description=f"{decision}: {' '.join(scopes)}"[:1000],
+        )
+    )
 
 
 def _redirected(code: str, grant: Any) -> OAuth2Error:

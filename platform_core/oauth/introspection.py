@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from flask import g as flask_g
 from flask import request as flask_request
 
 from platform_core.auth.tokens import AccessToken
@@ -36,6 +37,7 @@ class SmartIntrospectionEndpoint(IntrospectionEndpoint):  # type: ignore[misc]
         if raw is not None:
             caller = verify_bearer(self.server.core, raw, ("system",))
             request.client = None
+            flask_g.oauth_caller = caller.client_id  # for the audit record
             return caller
         return super().authenticate_endpoint_client(request)
 

@@ -1,6 +1,8 @@
-"""Audit records of the token endpoint: every token issued (outcome ``0``) and every token
-request refused (outcome ``4``; ``8`` when the server itself failed), with the grant type,
-the user, the client and the caller's address. The request's secrets never go in."""
+"""Audit records of the token, introspection and revocation endpoints: every token issued
+(outcome ``0``) and every token request refused (outcome ``4``; ``8`` when the server itself
+failed), with the grant type, the user, the client and the caller's address; every
+introspection and revocation request with its caller and outcome. The request's secrets
+(tokens, client secrets, assertions) never go in."""
 
 from __future__ import annotations
 
@@ -32,9 +34,11 @@ def record_token_event(
     who: str | None,
     client_id: str | None,
     description: str | None = None,
+    subtype: str | None = None,
 ) -> None:
-    """Record one token request."""
-    grant_type = (request.form.get("grant_type") or "unknown")[:40]
+    """Record one request to a token endpoint; ``subtype`` defaults to the grant type
+    (``introspect`` and ``revoke`` for those endpoints)."""
+    grant_type = subtype or (request.form.get("grant_type") or "unknown")[:40]
     core.audit.record(
         AuditRecord(
             kind="token",

@@ -88,8 +88,10 @@ def token() -> Response:
 @bp.route("/oauth2/introspect", methods=["POST", "OPTIONS"], provide_automatic_options=False)
 @cors
 def introspect() -> Response:
-    """RFC 7662 introspection (see ``introspection``)."""
+    """RFC 7662 introspection (see ``introspection``), audited."""
+    g.oauth_caller = None
     response: Response = oauth_server().create_endpoint_response("introspection")
+    _audit_endpoint(response, "introspect")
     if response.status_code != 200 and _error_of(response)[0] == "invalid_client":
         response = _client_auth_401(response)
     return _no_store(response)
@@ -98,8 +100,35 @@ def introspect() -> Response:
 @bp.route("/oauth2/revoke", methods=["POST", "OPTIONS"], provide_automatic_options=False)
 @cors
 def revoke() -> Response:
-    """RFC 7009 revocation (see ``revocation``)."""
+    """RFC 7009 revocation (see ``revocation``), audited."""
+    g.oauth_caller = None
     response: Response = oauth_server().create_endpoint_response("revocation")
+    _audit_endpoint(response, "revoke")
     if response.status_code != 200 and _error_of(response)[0] == "invalid_client":
         response = _client_auth_401(response)
     return _no_store(response)
+
+
+def _audit_endpoint(response: Response, subtype: str) -> None:
+    """Record an introspection or revocation request: who asked (the client, or the
+    backend service whose bearer token introspects), the outcome, and for an introspection
+    whether the token was active. Never the token itself."""
+    if response.status_code == 200:
+        outcome = "0"
+        description = None
+        if subtype == "introspect":
+            active = orjson.loads(response.get_data()).get("active") is True
+            description = "token active" if active else "token not active"
+    else:
+        outcome = "8" if response.status_code >= 500 else "4"
+        error, detail = _error_of(response)
+        description = f"{error}: {detail}" if detail else error
+    record_token_event(
+        _core(),
+        request,
+        outcome=outcome,
+        who=None,
+        client_id=g.get("oauth_caller") or claimed_client_id(request),
+        description=description,
+        subtype=subtype,
+    )

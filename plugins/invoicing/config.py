@@ -1,14 +1,13 @@
 """The invoicing plugin's settings, read from ``core.settings.extra``.
 
-``invoicing_tax_rate_bp`` and ``invoicing_issuer_name`` come from the TOML configuration (or
-the mapping given to ``create_app``). The core maps ``FIRESIDE_<KEY>`` environment variables
-only for its own settings, so for these keys the plugin reads the environment itself as a
-fallback (``FIRESIDE_INVOICING_TAX_RATE_BP``...).
+``invoicing_tax_rate_bp`` and ``invoicing_issuer_name`` come from the TOML configuration,
+the ``FIRESIDE_INVOICING_TAX_RATE_BP`` / ``FIRESIDE_INVOICING_ISSUER_NAME`` environment
+variables, or the mapping given to ``create_app``: the core's ``load_settings`` puts every
+key it does not know into ``Settings.extra`` (environment values as text).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from plugins.invoicing.money import BASIS_POINTS
@@ -23,10 +22,7 @@ class ConfigError(ValueError):
 
 
 def _setting(settings: Any, key: str) -> Any:
-    value = settings.extra.get(key)
-    if value is None:
-        value = os.environ.get("FIRESIDE_" + key.upper())
-    return value
+    return settings.extra.get(key)
 
 
 def tax_rate_bp(settings: Any) -> int:

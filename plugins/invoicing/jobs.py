@@ -5,21 +5,23 @@ It issues the consultation's Invoice in the job's own transaction (``ctx.conn``)
 Invoice, its ``invoicing_invoice`` row, the number counter and the ``invoice.issued`` event
 commit together with the job's "done", exactly once.
 
-Every way this job can fail is decided by its input (a malformed payload, a currency
-without a minor-unit entry, a bad tax-rate setting), so a retry would fail the same way: the
-job has a single attempt and is kept as ``failed`` at once, its ``last_error`` saying what
-is wrong. Fix the cause, then retry it (``python manage.py jobs retry ID`` or the admin
-API). Only a failure the core cannot even record (the database unreachable) leaves the
-job to the sweeper, which hands it over again.
+A failure decided by the event itself (a malformed payload, a currency without a
+minor-unit entry) would fail the same way on every retry: the job raises
+:class:`~platform_core.jobs.PermanentFailure` and is kept as ``failed`` at once, its
+``last_error`` saying what is wrong (``PermanentFailure: UnknownCurrency: ...``). Anything
+else (a bad tax-rate setting, the database refusing a statement) is retried by the outbox
+with backoff, as every job is. Fix the cause, then retry a failed job (``python manage.py
+jobs retry ID`` or the admin API).
 """
 
 from __future__ import annotations
 
 import logging
 
-from platform_core.jobs.definitions import JobContext, JobDefinition
+from platform_core.jobs import JobContext, JobDefinition, PermanentFailure
 from plugins.invoicing.config import tax_rate_bp
-from plugins.invoicing.issuing import charge_from_event, issue
+from plugins.invoicing.issuing import InvoiceRefused, charge_from_event, issue
+from plugins.invoicing.money import UnknownCurrency
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,10 @@ APPOINTMENT_FULFILLED = "appointment.fulfilled"
 def on_fulfilled(ctx: JobContext) -> None:
     """Issue the Invoice of a fulfilled consultation (none for a consultation without a
     price; nothing new when it has one already)."""
-    charge = charge_from_event(ctx.payload)
+    try:
+        charge = charge_from_event(ctx.payload)
+    except (InvoiceRefused, UnknownCurrency) as exc:
+        raise PermanentFailure(f"{type(exc).__name__}: {exc}") from exc
     if charge is None:
         log.info(
             "appointment %s was fulfilled without a price: no invoice",
@@ -44,11 +49,4 @@ def on_fulfilled(ctx: JobContext) -> None:
 
 def job_definitions() -> list[JobDefinition]:
     """The plugin's jobs."""
-    return [
-        JobDefinition(
-            ON_FULFILLED,
-            on_fulfilled,
-            max_attempts=1,
-            events=frozenset({APPOINTMENT_FULFILLED}),
-        )
-    ]
+    return [JobDefinition(ON_FULFILLED, on_fulfilled, events=frozenset({APPOINTMENT_FULFILLED}))]

@@ -1,24 +1,33 @@
 """The one-page PDF of an invoice (fpdf2).
 
 :func:`render` takes an :class:`InvoiceDocument` (plain values, gathered by the API from the
-plugin's row and the FHIR Patient and Practitioner) and returns the PDF bytes. Text uses
-the PDF core font Helvetica, which needs no font file but covers Windows-1252 only (Latin-1
-plus ``€``, ``Œ``, typographic quotes...): other characters are written without their
-accents where that makes them fit (``Ọ`` as ``O``, ``Ṣ`` as ``S``), and as ``?`` otherwise.
+plugin's row and the FHIR Patient and Practitioner) and returns the PDF bytes. Text is set
+in DejaVu Sans (regular and bold), embedded as a subset: a Unicode TrueType font shipped
+with the plugin (``fonts/``, with its licence), so names keep every accent and script it
+covers (Latin with all its diacritics, Greek, Cyrillic, Armenian, Georgian, Hebrew,
+Arabic...) and read back exactly from the PDF's text. A character the font lacks (Chinese,
+Japanese, Devanagari...) is written as ``?``, never dropped silently. The PDF core fonts
+(Helvetica) would have covered Windows-1252 only.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
+from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 
 from plugins.invoicing.money import format_money, rate_percent
 
-FONT = "Helvetica"
-ENCODING = "windows-1252"
+FONT = "DejaVuSans"
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+FONT_FILES = {"": FONT_DIR / "DejaVuSans.ttf", "B": FONT_DIR / "DejaVuSans-Bold.ttf"}
+"""The font file of each style used (regular, bold); ``fonts/LICENSE`` is their licence."""
+MISSING = "?"
 LABEL_W = 45.0
 AMOUNT_W = 50.0
 LINE_H = 7.0
@@ -44,28 +53,34 @@ class InvoiceDocument:
     tax_rate_bp: int
 
 
+@cache
+def covered() -> frozenset[int]:
+    """The code points both embedded styles have glyphs for (read once per process)."""
+    points: set[int] | None = None
+    for path in FONT_FILES.values():
+        font = TTFont(path, lazy=True)
+        try:
+            mapped = set(font.getBestCmap() or {})
+        finally:
+            font.close()
+        points = mapped if points is None else points & mapped
+    return frozenset(points or ())
+
+
 def printable(text: str) -> str:
-    """``text`` in characters the core fonts can write (see the module docstring)."""
+    """``text`` (NFC) as the PDF can write it: control and other unprintable characters
+    become spaces, characters the font lacks become ``?``; everything else is kept, marks
+    included (the grave of "ọ̀", which has no precomposed form)."""
+    glyphs = covered()
     out = []
     for char in unicodedata.normalize("NFC", text):
-        if _encodable(char):
+        if not char.isprintable():
+            out.append(" ")
+        elif ord(char) in glyphs:
             out.append(char)
-            continue
-        if unicodedata.combining(char):
-            continue  # a mark left over after NFC (the grave of "ọ̀"): dropped
-        bare = "".join(
-            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
-        )
-        out.append(bare if bare and _encodable(bare) else "?")
+        else:
+            out.append(MISSING)
     return "".join(out)
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode(ENCODING)
-    except UnicodeEncodeError:
-        return False
-    return text.isprintable()
 
 
 def _fit(pdf: FPDF, text: str, width: float) -> str:
@@ -81,7 +96,8 @@ def _fit(pdf: FPDF, text: str, width: float) -> str:
 def render(doc: InvoiceDocument) -> bytes:
     """The invoice as a one-page A4 PDF."""
     pdf = FPDF(format="A4")
-    pdf.core_fonts_encoding = ENCODING
+    for style, path in FONT_FILES.items():
+        pdf.add_font(FONT, style, str(path))
     pdf.set_auto_page_break(False)
     pdf.set_margins(20, 20, 20)
     pdf.set_title(printable(f"Invoice {doc.number}"))

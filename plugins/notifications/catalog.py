@@ -9,15 +9,12 @@ Users opt out of events by these names.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from zoneinfo import available_timezones
 
 log = logging.getLogger(__name__)
-ENV = "FIRESIDE_"
 
 PRACTITIONER_VERIFIED = "practitioner.verified"
 PRACTITIONER_REJECTED = "practitioner.rejected"
@@ -75,10 +72,11 @@ when a job runs) decides when a delivery is given up; this only bounds it."""
 
 @dataclass(frozen=True)
 class NotificationSettings:
-    """The plugin's configuration keys: ``notifications_*`` in ``settings.extra`` (the TOML
-    file, or the mapping given to ``create_app``), else the ``FIRESIDE_NOTIFICATIONS_*``
-    environment variable, else the default. A value that cannot be read is logged and
-    replaced by the default, so a typo never stops deliveries."""
+    """The plugin's configuration keys: ``notifications_*`` in ``settings.extra`` (where the
+    core's ``load_settings`` puts them from the TOML file, the ``FIRESIDE_NOTIFICATIONS_*``
+    environment variables or the mapping given to ``create_app``), else the default. A value
+    that cannot be read is logged and replaced by the default, so a typo never stops
+    deliveries."""
 
     max_attempts: int = 5
     default_language: str = FALLBACK_LANGUAGE
@@ -87,13 +85,11 @@ class NotificationSettings:
     reminders: bool = True
 
     @classmethod
-    def of(cls, settings: Any, environ: Mapping[str, str] | None = None) -> NotificationSettings:
+    def of(cls, settings: Any) -> NotificationSettings:
         """The plugin's settings from the core's."""
-        env = os.environ if environ is None else environ
 
         def raw(name: str) -> Any:
-            key = f"notifications_{name}"
-            return settings.extra[key] if key in settings.extra else env.get(ENV + key.upper())
+            return settings.extra.get(f"notifications_{name}")
 
         attempts = _number(raw("max_attempts"), cls.max_attempts)
         language = raw("default_language") or cls.default_language

@@ -4,18 +4,24 @@
   Turns the event into queued deliveries (:mod:`.fanout`) and, for a booking or a
   rescheduling, schedules the reminders (:mod:`.reminders`). All in the job's transaction:
   a delivery row and its job exist together, or not at all.
-* ``notifications.deliver``: ``{"delivery": id}``. Sends one delivery. A ``MailError``, a
-  retryable ``DeliveryError`` (or any other exception of an adapter) makes the job raise,
-  so the outbox retries it with backoff;
-  on attempt ``notifications_max_attempts``, or at once for an error retrying cannot fix,
-  the delivery is recorded ``failed`` with the error and the job completes. Success records
-  ``sent`` with the provider's message id. A delivery that is no longer ``queued`` (a
-  duplicate run) is left alone.
+* ``notifications.deliver``: ``{"delivery": id}``. Sends one delivery. It is defined with
+  ``transactional=False``: it reads the delivery, sends it with no transaction open (a slow
+  SMTP server or provider never holds a database lock, which on SQLite would stop every
+  other writer), then records the outcome in a short transaction of its own. A
+  ``MailError``, a retryable ``DeliveryError`` (or any other exception of an adapter) makes
+  the job raise, so the outbox retries it with backoff; on attempt
+  ``notifications_max_attempts``, or at once for an error retrying cannot fix, the delivery
+  is recorded ``failed`` with the error and the job completes. Success records ``sent``
+  with the provider's message id. The outcome is written only over a ``queued`` row
+  (``UPDATE ... WHERE status = 'queued'``), so each delivery is recorded exactly once even
+  if a duplicate run sent it again (with the same ``Message-ID``); a delivery that is no
+  longer ``queued`` when a run starts is left alone.
 * ``notifications.reminder``: a reminder whose time has come (:mod:`.reminders`).
 
 While a delivery is being retried its row stays ``queued`` (its job's ``attempts`` and
-``last_error`` are in the outbox, ``/api/admin/jobs``): a failed attempt rolls back with
-everything its transaction wrote.
+``last_error`` are in the outbox, ``/api/admin/jobs``). If the process dies between the
+send and the record, the job's lease runs out and the sweeper hands it over again: the
+message may go twice (at least once, never lost), the record is written once.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import logging
 
 import sqlalchemy as sa
 
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
 from platform_core.jobs.definitions import JobContext, JobDefinition
 from plugins.notifications import senders
@@ -62,11 +69,13 @@ def on_event(ctx: JobContext) -> None:
 
 
 def deliver(ctx: JobContext) -> None:
-    """Send one queued delivery (see the module docstring for retries and failures)."""
+    """Send one queued delivery (see the module docstring for retries and failures). Runs
+    without a transaction: a read, the send, then a short write."""
     delivery_id = ctx.payload.get("delivery")
-    row = ctx.conn.execute(
-        sa.select(delivery_table).where(delivery_table.c.id == delivery_id)
-    ).first()
+    with ctx.core.db.connect() as conn:
+        row = conn.execute(
+            sa.select(delivery_table).where(delivery_table.c.id == delivery_id)
+        ).first()
     if row is None or row.status != QUEUED:
         return  # gone with its user, or finished by an earlier run
     settings = NotificationSettings.of(ctx.core.settings)
@@ -93,18 +102,23 @@ def deliver(ctx: JobContext) -> None:
 
 
 def _finish(ctx: JobContext, delivery_id: int, status: str, **values: str) -> None:
+    """Record the outcome in a short transaction, over a still ``queued`` row only (a
+    duplicate run that finished first has recorded it already)."""
     now = now_utc()
-    ctx.conn.execute(
-        sa.update(delivery_table)
-        .where(delivery_table.c.id == delivery_id)
-        .values(
-            status=status,
-            attempts=ctx.attempt,
-            sent_at=now if status == SENT else None,
-            updated_at=now,
-            **values,
+    with write_transaction(ctx.core.db) as conn:
+        recorded = conn.execute(
+            sa.update(delivery_table)
+            .where(delivery_table.c.id == delivery_id, delivery_table.c.status == QUEUED)
+            .values(
+                status=status,
+                attempts=ctx.attempt,
+                sent_at=now if status == SENT else None,
+                updated_at=now,
+                **values,
+            )
         )
-    )
+    if recorded.rowcount != 1:
+        log.info("delivery %s was recorded by another run already", delivery_id)
 
 
 def job_definitions() -> list[JobDefinition]:
@@ -125,6 +139,7 @@ def job_definitions() -> list[JobDefinition]:
             max_attempts=ATTEMPTS_CEILING,
             backoff_s=30.0,
             backoff_max_s=3600.0,
+            transactional=False,  # never hold the database while a mail server answers
         ),
         JobDefinition(REMINDER_JOB, send_if_still_due, max_attempts=8, backoff_s=30.0),
     ]

@@ -112,7 +112,7 @@ def ratings_for(core: Any, practitioner_ids: list[str]) -> dict[str, dict[str, A
         return {}
     try:
         # hook: practitioner_ratings
-        answers = hook(practitioner_ids=list(practitioner_ids))
+        answers = hook(core=core, practitioner_ids=list(practitioner_ids))
     except Exception:  # documented: ratings never break the directory
         log.exception("a plugin failed in practitioner_ratings")
         return {}

@@ -3,8 +3,12 @@
 The type of an upload is decided by its first bytes (:func:`sniff`), never by the declared
 ``Content-Type`` or the file name: a PDF sent as ``image/png`` is stored as
 ``application/pdf``, and anything that is not a PDF, PNG or JPEG (an ``.exe`` renamed
-``.pdf``) is refused. The bytes go into a Binary whose ``securityContext`` is the
-practitioner; a DocumentReference describes them (type, author, subject, size, SHA-1).
+``.pdf``) is refused. A DocumentReference describes the bytes (type, author, subject,
+size, SHA-1) and a Binary holds them, with the DocumentReference as its
+``securityContext``: the core lets exactly those who may read the DocumentReference read
+the Binary. A credential DocumentReference is about a Practitioner, in no patient's
+compartment, so over FHIR REST only admins and backend services reach either; owners use the
+plugin API.
 """
 
 from __future__ import annotations
@@ -15,9 +19,7 @@ import re
 import unicodedata
 from typing import Any
 
-from platform_core.fhir.context import RequestContext
 from platform_core.fhir.instants import format_instant, now_utc
-from platform_core.web.api import is_administrator
 from plugins.practitioners.profile import CREDENTIAL_TYPES
 
 MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -39,9 +41,8 @@ TYPE_DISPLAY = {
 
 ACCESS_SYSTEM = "https://fireside.health/fhir/CodeSystem/practitioners-access"
 CREDENTIAL_LABEL = {"system": ACCESS_SYSTEM, "code": "credential", "display": "Credential document"}
-"""The security label on every credential Binary and DocumentReference: FHIR REST shows
-them to admins and backend services only (:func:`narrowing`); owners use the plugin API."""
-HIDDEN_TYPES = frozenset({"Binary", "DocumentReference"})
+"""The security label on every credential Binary and DocumentReference, saying what they
+are (access follows from the compartment and ``securityContext``, not from the label)."""
 
 MAX_TITLE = 120
 _UNSAFE = re.compile(r"[^\w.\- ()]+")
@@ -71,13 +72,13 @@ def safe_title(filename: str | None, content_type: str) -> str:
     return name or "document" + EXTENSIONS[content_type]
 
 
-def binary_resource(data: bytes, content_type: str, practitioner_id: str) -> dict[str, Any]:
-    """The Binary holding the bytes, readable in the practitioner's security context."""
+def binary_resource(data: bytes, content_type: str, document_reference_id: str) -> dict[str, Any]:
+    """The Binary holding the bytes, readable by whoever may read its DocumentReference."""
     return {
         "resourceType": "Binary",
         "meta": {"security": [CREDENTIAL_LABEL]},
         "contentType": content_type,
-        "securityContext": {"reference": f"Practitioner/{practitioner_id}"},
+        "securityContext": {"reference": f"DocumentReference/{document_reference_id}"},
         "data": base64.b64encode(data).decode("ascii"),
     }
 
@@ -118,16 +119,3 @@ def document_reference(
             }
         ],
     }
-
-
-def narrowing(ctx: RequestContext, resource_type: str) -> str | None:
-    """The FHIR REST filter that keeps credential documents from other callers.
-
-    R4 Binary is outside the Patient compartment, so any ``user/`` token could otherwise
-    read every doctor's licence scan; the core does not (yet) honour
-    ``Binary.securityContext``. Admins and backend services see everything."""
-    if resource_type not in HIDDEN_TYPES:
-        return None
-    if is_administrator(ctx):
-        return None
-    return f"_security:not={ACCESS_SYSTEM}|credential"

@@ -6,13 +6,17 @@ when the practitioners plugin is switched off.
 
 from __future__ import annotations
 
+from typing import Any
+
 from platform_core import hookspec
 
 # --- the directory: what other plugins add to a practitioner's entry ---------------------
 
 
 @hookspec
-def practitioner_ratings(practitioner_ids: list[str]) -> dict[str, dict[str, float | int]]:
+def practitioner_ratings(
+    core: Any, practitioner_ids: list[str]
+) -> dict[str, dict[str, float | int]]:
     """Ratings of the practitioners on one directory page (the reviews plugin answers it).
 
     Fires once per directory answer (``GET /api/practitioners/directory`` and
@@ -21,6 +25,9 @@ def practitioner_ratings(practitioner_ids: list[str]) -> dict[str, dict[str, flo
     several plugins the averages are weighted by their counts. Leave out practitioners
     without ratings (an entry with ``count`` 0 is ignored).
 
+    :param core: the core services (``platform_core.app.Core``) of the app asking: read
+        through ``core.db``, never through a Flask app (the hook may be called outside a
+        request, by a job or a command).
     :param practitioner_ids: plain FHIR ids of ``Practitioner`` resources (no type prefix).
     :return: id -> ``{"average": <float, 1 to 5>, "count": <int, ratings behind it>}``.
 

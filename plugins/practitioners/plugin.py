@@ -9,8 +9,7 @@ from typing import Any
 import pluggy
 
 from platform_core import hookimpl
-from platform_core.fhir.context import RequestContext
-from plugins.practitioners import documents, hookspecs
+from plugins.practitioners import hookspecs
 from plugins.practitioners import schema as _schema  # noqa: F401  (the tables join Base)
 from plugins.practitioners.api import make_blueprint
 
@@ -30,8 +29,3 @@ def register_blueprints() -> list[Any]:
 @hookimpl
 def register_migrations() -> list[str]:
     return [str(MIGRATIONS)]
-
-
-@hookimpl
-def fhir_search_narrowing(ctx: RequestContext, resource_type: str) -> str | None:
-    return documents.narrowing(ctx, resource_type)

@@ -1,20 +1,10 @@
 """The application workflow: a doctor's profile, their credential documents, and the
 admin's decisions.
 
-Every change is one database transaction that writes the FHIR resources, this plugin's rows
-and the domain event together, so a refused request writes nothing. The account's own
-state (``auth_user.verified_at`` and ``status``) is the core's and is changed through its
-helpers, which open a transaction of their own; the order is chosen so that a failure in
-between leaves the practitioner *less* trusted, never more, and repeating the request
-repairs it:
-
-- verify and reinstate commit the application first and change the account right after the
-  commit (before the event's jobs are handed over), so a failure leaves the account
-  unverified or suspended; verifying a ``verified`` application whose account is not, or
-  reinstating a ``verified`` one whose account is suspended, finishes the job;
-- suspend suspends the account first (its tokens stop at once) and then records the
-  application; repeating it after a failure is allowed since the application is still
-  ``verified``.
+Every change is one database transaction that writes the FHIR resources, this plugin's rows,
+the account's own state (``auth_user.verified_at`` and ``status``, changed through the core's
+helpers with ``conn=``) and the domain event together, so a refused or failed request writes
+nothing, and the account and the application never disagree.
 
 State machine (anything else is a 409 naming the current status)::
 
@@ -29,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +28,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from platform_core.db.engine import after_commit
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.instants import format_instant, now_utc
@@ -291,7 +279,6 @@ def create_profile(core: Any, user_id: str, profile: ProfileInput) -> Row[Any]:
         if own_application(core, user_id) is not None:
             raise _conflict("You already have a profile: change it with PUT /profile") from None
         raise _licence_conflict(profile) from None
-    core.auth.grants.forget(user_id)
     row = own_application(core, user_id)
     assert row is not None
     return row
@@ -372,19 +359,26 @@ def add_document(
             )
         pid = row.practitioner_id
         ctx = _system(pid)
-        binary = core.repository.create(ctx, conn, docs.binary_resource(data, content_type, pid))
+        # The DocumentReference first: the Binary names it as its securityContext.
+        binary_id = str(uuid.uuid4())
         title = docs.safe_title(filename, content_type)
         reference = core.repository.create(
             ctx,
             conn,
             docs.document_reference(
                 practitioner_id=pid,
-                binary_id=binary.id,
+                binary_id=binary_id,
                 kind=kind,
                 content_type=content_type,
                 data=data,
                 title=title,
             ),
+        )
+        binary = core.repository.create(
+            ctx,
+            conn,
+            docs.binary_resource(data, content_type, reference.id),
+            resource_id=binary_id,
         )
         conn.execute(
             sa.insert(DOCS).values(
@@ -474,24 +468,6 @@ def _decide(
     )
 
 
-def _account_verified(core: Any, user_id: str) -> Callable[[], None]:
-    def run() -> None:
-        verify_practitioner(core.db, user_id)
-        core.auth.grants.forget(user_id)
-
-    return run
-
-
-def _account_active(core: Any, user_id: str) -> Callable[[], None]:
-    def run() -> None:
-        account = get_user(core.db, user_id)
-        if account is not None and account.status == "suspended":
-            set_status(core.db, user_id, "active")
-        core.auth.grants.forget(user_id)
-
-    return run
-
-
 def _practitioner_account(core: Any, conn: Connection, row: Row[Any]) -> Any:
     account = get_user(core.db, row.user_id, conn=conn)
     if account is None or account.role != "practitioner":
@@ -504,25 +480,22 @@ def _practitioner_account(core: Any, conn: Connection, row: Row[Any]) -> Any:
 
 def verify(core: Any, practitioner_id: str, decided_by: str) -> Row[Any]:
     """pending -> verified: the account verified, Practitioner and role active,
-    ``practitioner.verified`` published."""
-    repair = None
+    ``practitioner.verified`` published, all in one transaction. Verifying a ``verified``
+    application whose account is not verified (left so by an earlier version, which changed
+    the account separately) verifies the account."""
     with core.repository.transaction() as conn:
         row = _locked(conn, practitioner_id)
         account = _practitioner_account(core, conn, row)
         if row.status == VERIFIED and account.verified_at is None:
-            repair = _account_verified(core, row.user_id)  # a verification left unfinished
+            verify_practitioner(core.db, row.user_id, conn=conn)
         else:
             _expect(row, PENDING, "verified")
-            # Registered before any write: it runs right after the commit, before the jobs
-            # the writes and the event enqueue are handed over.
-            after_commit(conn, _account_verified(core, row.user_id))
+            verify_practitioner(core.db, row.user_id, conn=conn)
             _set_active(core, conn, row, practitioner=True, role=True)
             _decide(conn, row, VERIFIED, None, decided_by)
             core.jobs.publish(
                 conn, VERIFIED_EVENT, {"practitioner": practitioner_id, "user_id": row.user_id}
             )
-    if repair is not None:
-        repair()
     return _reloaded(core, practitioner_id)
 
 
@@ -541,17 +514,13 @@ def reject(core: Any, practitioner_id: str, decided_by: str, reason: str) -> Row
 
 
 def suspend(core: Any, practitioner_id: str, decided_by: str, reason: str) -> Row[Any]:
-    """verified -> suspended: the account suspended first (its tokens stop at once), the
-    role inactive, ``practitioner.suspended`` published."""
-    row = application(core, practitioner_id)
-    if row is None:
-        raise _unknown(practitioner_id)
-    _expect(row, VERIFIED, "suspended")
-    set_status(core.db, row.user_id, "suspended")
-    core.auth.grants.forget(row.user_id)
+    """verified -> suspended: the account suspended (its tokens stop with the commit), the
+    role inactive, ``practitioner.suspended`` published, all in one transaction."""
     with core.repository.transaction() as conn:
         row = _locked(conn, practitioner_id)
         _expect(row, VERIFIED, "suspended")
+        _practitioner_account(core, conn, row)
+        set_status(core.db, row.user_id, "suspended", conn=conn)
         _set_active(core, conn, row, practitioner=None, role=False)
         _decide(conn, row, SUSPENDED, reason, decided_by)
         core.jobs.publish(
@@ -563,20 +532,20 @@ def suspend(core: Any, practitioner_id: str, decided_by: str, reason: str) -> Ro
 
 
 def reinstate(core: Any, practitioner_id: str, decided_by: str) -> Row[Any]:
-    """suspended -> verified: the role active again, then the account active."""
-    repair = None
+    """suspended -> verified: the role and the account active again, in one transaction.
+    Reinstating a ``verified`` application whose account is suspended (through the core's
+    admin API, or by an earlier version of this plugin) reactivates the account."""
     with core.repository.transaction() as conn:
         row = _locked(conn, practitioner_id)
         account = _practitioner_account(core, conn, row)
         if row.status == VERIFIED and account.status == "suspended":
-            repair = _account_active(core, row.user_id)  # a reinstatement left unfinished
+            set_status(core.db, row.user_id, "active", conn=conn)
         else:
             _expect(row, SUSPENDED, "reinstated")
-            after_commit(conn, _account_active(core, row.user_id))
+            if account.status == "suspended":
+                set_status(core.db, row.user_id, "active", conn=conn)
             _set_active(core, conn, row, practitioner=None, role=True)
             _decide(conn, row, VERIFIED, None, decided_by)
-    if repair is not None:
-        repair()
     return _reloaded(core, practitioner_id)
 
 

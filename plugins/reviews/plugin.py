@@ -14,8 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, has_app_context
-
 from platform_core import hookimpl
 from plugins.reviews import service
 from plugins.reviews.api import make_blueprint
@@ -34,15 +32,14 @@ def register_blueprints() -> list[Any]:
 
 
 @hookimpl(optionalhook=True)
-def practitioner_ratings(practitioner_ids: list[str]) -> dict[str, dict[str, float | int]]:
+def practitioner_ratings(
+    core: Any, practitioner_ids: list[str]
+) -> dict[str, dict[str, float | int]]:
     """``{practitioner_id: {"average": 4.5, "count": 2}}`` for those of ``practitioner_ids``
-    with visible reviews (the others are left out), in one grouped query.
-
-    The hook passes no app, so this reads the database of the current Flask app: the
-    directory calls it while serving a request."""
-    if not has_app_context():
-        raise RuntimeError("practitioner_ratings needs a Flask app context (the directory's)")
-    core = current_app.extensions["fireside"]
+    with visible reviews (the others are left out), in one grouped query on the database
+    of ``core`` (no Flask app needed)."""
+    if not practitioner_ids:
+        return {}
     with core.db.connect() as conn:
         found = service.ratings(conn, list(practitioner_ids))
     return {

@@ -16,19 +16,33 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from platform_core.fhir import error_codes
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.instants import format_instant, now_utc
 from platform_core.fhir.repository import new_id
 from platform_core.plugin_api import RejectWrite
 from platform_core.web.api import Problem
-from plugins.scheduling import fhir, policy
+from plugins.scheduling import claims, fhir, policy
 from plugins.scheduling.hookspecs import BookingRequest
 from plugins.scheduling.schema import RuleRow, SlotRow
 
 SLOTS, RULES = SlotRow.__table__, RuleRow.__table__
 DEFAULT_VIDEO_BASE = "https://meet.fireside.health"
 STAFF_STATUSES = frozenset({"arrived", "fulfilled", "noshow"})
+_BOOKABLE = (
+    sa.select(
+        SLOTS,
+        RULES.c.modes,
+        RULES.c.service_code,
+        RULES.c.service_display,
+        RULES.c.price_amount,
+        RULES.c.price_currency,
+    )
+    .join(RULES, RULES.c.id == SLOTS.c.rule_id)
+    .where(SLOTS.c.slot_id == sa.bindparam("slot"))
+)
+"""A slot with what its rule offers (built once: the booking's first query)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,15 @@ def _rejected(exc: RejectWrite) -> Problem:
     return Problem(exc.status, exc.message, title=None)
 
 
+def _taken(slot_id: str) -> FhirError:
+    """The 409 a losing claim answers (see :func:`claims.taken`), as the repository words
+    a refused write."""
+    refusal = claims.taken(slot_id)
+    return FhirError.of(
+        refusal.status, error_codes.PLUGIN_REJECTED, refusal.message, refusal.expression
+    )
+
+
 def book(
     core: Any, actor: Actor, *, slot_id: str, patient_id: str, mode: str, reason: str | None
 ) -> dict[str, Any]:
@@ -56,14 +79,13 @@ def book(
     payments plugin waits for payment) and the slot busy (or held)."""
     appointment_id = new_id()
     with core.repository.transaction() as conn:
-        found = conn.execute(
-            sa.select(SLOTS, RULES.c.modes, RULES.c.service_code, RULES.c.service_display)
-            .join(RULES, RULES.c.id == SLOTS.c.rule_id)
-            .add_columns(RULES.c.price_amount, RULES.c.price_currency)
-            .where(SLOTS.c.slot_id == slot_id)
-        ).first()
+        found = conn.execute(_BOOKABLE, {"slot": slot_id}).first()
         if found is None:
             raise Problem(404, f"Slot/{slot_id} is not a bookable slot")
+        if found.status != "free":
+            # The claim in the Appointment write decides races; a slot already taken can be
+            # refused before any of that work (the same answer the claim would give).
+            raise _taken(slot_id)
         if mode not in found.modes.split(","):
             raise Problem(
                 422, f"This slot is offered {found.modes.replace(',', ' or ')}, not {mode}"

@@ -14,6 +14,7 @@ serializes writers.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,53 +78,94 @@ def _claim(
     now: datetime,
     hold_until: datetime | None,
 ) -> None:
-    row = conn.execute(sa.select(SLOTS).where(SLOTS.c.slot_id == slot_id)).first()
-    if row is None:
-        raise RejectWrite(
-            f"Slot/{slot_id} is not a bookable slot (unknown, or not generated from availability)",
-            status=404,
-            expression="Appointment.slot",
-        )
+    """Claim one slot with one conditional UPDATE (free, future, of the practitioner the
+    Appointment names); only when it changes nothing, read the row to say why."""
     _, practitioner = fhir.participants(appointment)
-    if practitioner is not None and practitioner != row.practitioner_id:
-        raise RejectWrite(
-            f"Slot/{slot_id} belongs to another practitioner than the Appointment names",
-            expression="Appointment.participant",
-        )
-    if row.start <= now:
-        raise RejectWrite(
-            f"Slot/{slot_id} starts in the past; choose a future slot",
-            status=409,
-            expression="Appointment.slot",
-        )
     want = _want(appointment)
-    condition = (SLOTS.c.slot_id == slot_id) & (SLOTS.c.status == "free")
-    if conn.dialect.name == "postgresql":
+    statement = _claim_statement(conn.dialect.name == "postgresql", practitioner is not None)
+    claimed = conn.execute(
+        statement,
+        {
+            "slot": slot_id,
+            "now": now,
+            "practitioner": practitioner,
+            "status": want,
+            "appointment": appointment_id,
+            "hold": hold_until if want == "held" else None,
+        },
+    )
+    if claimed.rowcount != 1:
+        raise _refusal(conn, slot_id, practitioner, now)
+    _write_slot(core, conn, slot_id, want)
+
+
+@cache
+def _claim_statement(postgresql: bool, by_practitioner: bool) -> sa.Update:
+    """``UPDATE scheduling_slot SET status, appointment, hold WHERE the slot is free, starts
+    after :now (and is :practitioner's)``, built once per shape."""
+    condition = (
+        (SLOTS.c.slot_id == sa.bindparam("slot"))
+        & (SLOTS.c.status == "free")
+        & (SLOTS.c.start > sa.bindparam("now"))
+    )
+    if by_practitioner:
+        condition = condition & (SLOTS.c.practitioner_id == sa.bindparam("practitioner"))
+    if postgresql:
         # A slot another transaction is claiming right now counts as taken: losers answer
         # at once instead of queueing on its row lock with a pooled connection each.
         unlocked = (
             sa.select(SLOTS.c.slot_id)
-            .where(SLOTS.c.slot_id == slot_id)
+            .where(SLOTS.c.slot_id == sa.bindparam("slot"))
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
         condition = condition & (SLOTS.c.slot_id == unlocked)
-    claimed = conn.execute(
+    return (
         sa.update(SLOTS)
         .where(condition)
         .values(
-            status=want,
-            appointment_id=appointment_id,
-            hold_expires_at=hold_until if want == "held" else None,
+            status=sa.bindparam("status"),
+            appointment_id=sa.bindparam("appointment"),
+            hold_expires_at=sa.bindparam("hold"),
         )
     )
-    if claimed.rowcount != 1:
-        raise RejectWrite(
-            f"Slot/{slot_id} is already booked; choose another slot",
+
+
+def _refusal(
+    conn: Connection, slot_id: str, practitioner: str | None, now: datetime
+) -> RejectWrite:
+    """Why a claim changed no row: unknown (404), another practitioner's (422), past (409)
+    or taken (409), in that order."""
+    row = conn.execute(
+        sa.select(SLOTS.c.practitioner_id, SLOTS.c.start).where(SLOTS.c.slot_id == slot_id)
+    ).first()
+    if row is None:
+        return RejectWrite(
+            f"Slot/{slot_id} is not a bookable slot (unknown, or not generated from availability)",
+            status=404,
+            expression="Appointment.slot",
+        )
+    if practitioner is not None and practitioner != row.practitioner_id:
+        return RejectWrite(
+            f"Slot/{slot_id} belongs to another practitioner than the Appointment names",
+            expression="Appointment.participant",
+        )
+    if row.start <= now:
+        return RejectWrite(
+            f"Slot/{slot_id} starts in the past; choose a future slot",
             status=409,
             expression="Appointment.slot",
         )
-    _write_slot(core, conn, slot_id, want)
+    return taken(slot_id)
+
+
+def taken(slot_id: str) -> RejectWrite:
+    """The refusal of a claim on a slot someone else holds."""
+    return RejectWrite(
+        f"Slot/{slot_id} is already booked; choose another slot",
+        status=409,
+        expression="Appointment.slot",
+    )
 
 
 def _set(
@@ -145,18 +187,20 @@ def _set(
 
 
 def _write_slot(core: Any, conn: Connection, slot_id: str, status: str) -> None:
-    """Bring the Slot resource's status in line (a new version only when it changes)."""
+    """Bring the Slot resource's status in line (a new version only when it changes): one
+    locked read and one write, whatever else the Slot carries kept as it is."""
     ctx = RequestContext.system("scheduling")
     try:
-        current = core.repository.read(ctx, "Slot", slot_id, conn=conn).resource()
+        current = core.repository.read_for_update(ctx, conn, "Slot", slot_id)
     except FhirError:
         return  # the Slot resource was deleted over FHIR; the bookkeeping row still counts
+    body = current.resource()
     wanted = SLOT_STATUS[status]
-    if current.get("status") == wanted:
+    if body.get("status") == wanted:
         return
-    current["status"] = wanted
-    current.pop("meta", None)
-    core.repository.update(ctx, conn, "Slot", slot_id, current)
+    body["status"] = wanted
+    body.pop("meta", None)
+    core.repository.update(ctx, conn, "Slot", slot_id, body, current=current)
 
 
 def link_appointment(conn: Connection, slot_ids: list[str], appointment_id: str) -> None:

@@ -30,8 +30,10 @@ def on_appointment_change(ctx: JobContext) -> None:
         return
     repo = ctx.core.repository
     system = RequestContext.system("scheduling")
+    conn = ctx.conn
     try:
-        new = repo.vread(system, "Appointment", change.resource_id, str(change.version_id))
+        version = str(change.version_id)
+        new = repo.vread(system, "Appointment", change.resource_id, version, conn=conn)
     except FhirError:
         return
     body = new.resource()
@@ -39,10 +41,15 @@ def on_appointment_change(ctx: JobContext) -> None:
     if change.version_id > 1:
         try:
             previous = str(change.version_id - 1)
-            old = repo.vread(system, "Appointment", change.resource_id, previous).resource()
+            old = repo.vread(
+                system, "Appointment", change.resource_id, previous, conn=conn
+            ).resource()
         except FhirError:
             old = None
-    claims.link_appointment(ctx.conn, fhir.slot_ids(body), change.resource_id)
+    else:
+        # A create over FHIR had no id yet when its slots were claimed (later versions
+        # claim with theirs): record which appointment holds them.
+        claims.link_appointment(conn, fhir.slot_ids(body), change.resource_id)
     for event, extra in changes(old, body):
         payload = {**event_payload(ctx.conn, change.resource_id, body), **extra}
         ctx.core.jobs.publish(ctx.conn, event, payload)

@@ -18,7 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from platform_core.fhir.context import RequestContext
+from platform_core.fhir.errors import FhirError
 from platform_core.fhir.instants import now_utc
+from platform_core.fhir.storage import store
 from plugins.scheduling import fhir
 from plugins.scheduling.rules import Rule
 from plugins.scheduling.schema import LeaveRow, RuleRow, SlotRow
@@ -27,6 +29,8 @@ RULES, LEAVE, SLOTS = RuleRow.__table__, LeaveRow.__table__, SlotRow.__table__
 ACTOR = "scheduling"
 """The actor named in the audit trail and provenance of generated resources."""
 DEFAULT_HORIZON_DAYS = 30
+CHUNK = 5000
+"""Slots stored per ``create_many`` call (one COPY per table each)."""
 
 
 @dataclass(frozen=True)
@@ -139,9 +143,27 @@ def _create(
                 "hold_expires_at": None,
             }
         )
-    for chunk in range(0, len(items), 1000):
-        core.repository.create_many(ctx, conn, items[chunk : chunk + 1000], validate=False)
-    conn.execute(sa.insert(SLOTS), rows)
+    _validate_templates(core, items, [row["rule_id"] for row in rows])
+    for chunk in range(0, len(items), CHUNK):
+        core.repository.create_many(ctx, conn, items[chunk : chunk + CHUNK], validate=False)
+    store.bulk_insert(conn, SLOTS, rows)
+
+
+def _validate_templates(
+    core: Any, items: list[tuple[dict[str, Any], str]], rule_ids: list[str]
+) -> None:
+    """Validate the first Slot of each rule. The Slots of one rule differ only in their id
+    and times, which the generator writes itself, so the others need no validation each
+    (``create_many(validate=False)``); a rule that made an invalid Slot is a server bug."""
+    seen: set[str] = set()
+    for (resource, _), rule_id in zip(items, rule_ids, strict=True):
+        if rule_id in seen:
+            continue
+        seen.add(rule_id)
+        issues = core.repository.validate(resource, expect_type="Slot")
+        errors = [i for i in issues if i.severity in {"error", "fatal"}]
+        if errors:
+            raise FhirError(500, errors)
 
 
 def _remove(core: Any, conn: Connection, slot_ids: list[str]) -> None:

@@ -45,7 +45,8 @@ def _appointment(core: Any, write: PendingWrite, grant: Grant | None) -> None:
     conn = write.conn
     assert conn is not None
     old = None
-    if write.resource_id is not None:
+    if write.resource_id is not None and write.interaction != "create":
+        # A create has no earlier version, whatever id it comes with: nothing to read.
         try:
             stored = core.repository.read(
                 RequestContext.system(), "Appointment", write.resource_id, conn=conn

@@ -12,8 +12,10 @@ import io
 import json
 import re
 import threading
-from datetime import UTC, datetime
+import unicodedata
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,8 +24,13 @@ import sqlalchemy as sa
 from flask import Flask
 from pypdf import PdfReader
 
-from plugins.invoicing.config import ConfigError, tax_rate_bp
+from platform_core.config import load_settings
+from platform_core.fhir.instants import now_utc
+from platform_core.jobs.schema import job_table
+from plugins.invoicing.config import ConfigError, issuer_name, tax_rate_bp
+from plugins.invoicing.jobs import job_definitions
 from plugins.invoicing.money import format_money, rate_percent, tax_of, to_decimal
+from plugins.invoicing.pdf import printable
 from plugins.invoicing.schema import CounterRow, InvoiceRow
 from tests.care.conftest import People, Person, problem
 from tests.conftest import FhirClient
@@ -31,6 +38,7 @@ from tests.conftest import FhirClient
 NUMBER_SYSTEM = "https://fireside.health/fhir/sid/invoice-number"
 SERVICE_SYSTEM = "https://fireside.health/fhir/CodeSystem/service"
 JOB = "invoicing.on_fulfilled"
+[JOB_DEFINITION] = job_definitions()
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -222,14 +230,19 @@ def test_rates_print_without_trailing_zeros() -> None:
     ]
 
 
-def test_tax_rate_setting_is_checked_and_read_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("FIRESIDE_INVOICING_TAX_RATE_BP", raising=False)
-    assert tax_rate_bp(SimpleNamespace(extra={})) == 0
+def test_tax_rate_setting_is_checked_and_read_from_the_environment(tmp_path: Path) -> None:
+    """Through the core's settings: ``FIRESIDE_INVOICING_TAX_RATE_BP`` reaches
+    ``Settings.extra`` as text, which is all the plugin reads."""
+    none = tmp_path / "none.toml"
+    assert tax_rate_bp(load_settings(environ={}, config_file=none)) == 0
     assert tax_rate_bp(SimpleNamespace(extra={"invoicing_tax_rate_bp": 750})) == 750
-    monkeypatch.setenv("FIRESIDE_INVOICING_TAX_RATE_BP", " 1600 ")
-    assert tax_rate_bp(SimpleNamespace(extra={})) == 1600
+    environ = {
+        "FIRESIDE_INVOICING_TAX_RATE_BP": " 1600 ",
+        "FIRESIDE_INVOICING_ISSUER_NAME": "Clinic",
+    }
+    settings = load_settings(environ=environ, config_file=none)
+    assert tax_rate_bp(settings) == 1600
+    assert issuer_name(settings) == "Clinic"
     for bad in (-1, 10_001, "7.5", 7.5, True):
         with pytest.raises(ConfigError, match="basis points"):
             tax_rate_bp(SimpleNamespace(extra={"invoicing_tax_rate_bp": bad}))
@@ -432,8 +445,9 @@ def test_an_unknown_currency_fails_the_job_for_good(
     publish(core, payload)
     assert ours(counts()) == ours(before)  # no invoice, no counter, no FHIR resource
     [job] = invoice_jobs(core, payload)
-    assert (job.state, job.attempts) == ("failed", 1)
-    assert "UnknownCurrency: Unknown currency 'XYZ'" in job.last_error
+    assert (job.state, job.attempts) == ("failed", 1)  # at once, though it has 5 attempts
+    assert JOB_DEFINITION.max_attempts == 5
+    assert "PermanentFailure: UnknownCurrency: Unknown currency 'XYZ'" in job.last_error
     assert "NGN" in job.last_error  # says which codes are supported
 
 
@@ -457,21 +471,34 @@ def test_a_malformed_price_fails_the_job(
     publish(core, payload)
     assert ours(counts()) == ours(before)
     [job] = invoice_jobs(core, payload)
-    assert job.state == "failed"
+    assert (job.state, job.attempts) == ("failed", 1)
     assert message in job.last_error
 
 
-def test_a_bad_tax_rate_setting_fails_the_job(
+def test_a_bad_tax_rate_setting_is_retried_and_issues_once_fixed(
     core: Any, fhir: FhirClient, people: People, tax_rate: Any
 ) -> None:
+    """Only the event's own faults fail the job for good: a bad setting gets the outbox's
+    normal retries, and once the setting is fixed the retry issues the invoice."""
     tax_rate("seven and a half")
     patient, doctor = people.patient(), people.practitioner()
     payload = fulfilled_event(fhir, patient.id, doctor.id, {"amount": 100, "currency": "NGN"})
     publish(core, payload)
     [job] = invoice_jobs(core, payload)
-    assert job.state == "failed"
+    assert (job.state, job.attempts) == ("pending", 1)  # a retry is scheduled
     assert "invoicing_tax_rate_bp must be a whole number of basis points" in job.last_error
     assert invoice_rows(core) == []
+
+    tax_rate(750)
+    with core.db.begin() as conn:  # its retry is due now
+        conn.execute(
+            sa.update(job_table)
+            .where(job_table.c.id == job.id)
+            .values(available_at=now_utc() - timedelta(seconds=1))
+        )
+    assert core.jobs.run(job.id) == "done"
+    [row] = invoice_rows(core)
+    assert (row.net, row.tax, row.tax_rate_bp) == (100, 8, 750)
 
 
 def test_the_patient_reads_the_invoice_over_fhir(
@@ -698,14 +725,37 @@ def test_the_pdf_of_a_zero_decimal_currency(
     assert "JPY 15,000.00" not in text
 
 
-def test_the_pdf_writes_names_outside_latin1(core: Any, fhir: FhirClient, people: People) -> None:
+def test_the_pdf_writes_names_in_any_script_the_font_covers(
+    core: Any, fhir: FhirClient, people: People
+) -> None:
+    """The embedded Unicode font keeps every character: names read back exactly."""
+    patient: Person = people.patient(family="Łukasiewicz Ōtani Ренат", given="Zoë")
+    doctor = people.practitioner()
+    row = issue_for(core, fhir, patient.id, doctor.id)
+    reader, text = pdf_text(patient.api.get(f"invoicing/invoices/{row.invoice_id}/pdf"))
+    assert "Zoë Łukasiewicz Ōtani Ренат" in text, text
+    assert "?" not in text
+    assert "Dr Amina Bello" in text
+    fonts = {
+        str(font["/BaseFont"])
+        for page in reader.pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+    assert fonts and all("DejaVuSans" in f for f in fonts), fonts  # embedded, not Helvetica
+
+
+def test_the_pdf_keeps_marks_without_a_precomposed_form(
+    core: Any, fhir: FhirClient, people: People
+) -> None:
     patient: Person = people.patient(family="Adébáyọ̀", given="Ṣadé")
     doctor = people.practitioner()
     row = issue_for(core, fhir, patient.id, doctor.id)
     _, text = pdf_text(patient.api.get(f"invoicing/invoices/{row.invoice_id}/pdf"))
-    assert "Sadé Adébáyo" in text, text
-    assert "?" not in text
-    assert "Dr Amina Bello" in text
+    assert unicodedata.normalize("NFC", "Ṣadé Adébáyọ̀") in unicodedata.normalize("NFC", text)
+
+
+def test_characters_the_font_lacks_print_as_a_question_mark() -> None:
+    assert printable("Zoë 日本\x07Ренат") == "Zoë ?? Ренат"  # noqa: RUF001
 
 
 def test_the_api_is_in_the_openapi_document(app: Flask) -> None:

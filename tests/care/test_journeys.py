@@ -5,29 +5,41 @@ session app with every care plugin active:
 * a parent from sign-up to a booked, reminded, invoiced and reviewed consultation for
   their child.
 
-Accounts are created with the identity service (sign-up and sign-in pages have their own
-browser tests) and tokens minted by the app's token service; everything after that goes
-through ``/api`` and ``/fhir``.
+The doctor and the parent sign up the way a consumer app's user does: the sign-up page
+(its form and CSRF token), the confirmation link from the mail the suite writes to its mail
+folder, the sign-in page, then the OAuth authorization code flow with PKCE (the consent
+page) and the token endpoint, whose access token the rest of the journey uses on ``/api``
+and ``/fhir``. Only the admin and the consumer app's registration are set up directly.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import io
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from pypdf import PdfReader
 
 from platform_core.fhir.instants import format_instant, now_utc
-from platform_core.identity.users import create_user
+from platform_core.identity import passwords
+from platform_core.identity.signup_views import CHECK_INBOX
 from platform_core.jobs.schema import job_table
+from platform_core.oauth.clients import Client, register_client
 from tests.care.conftest import ApiClient, problem
 from tests.care.scheduling_support import ALL_DAY
-from tests.conftest import FhirClient, issue_token
+from tests.conftest import BASE, FhirClient, issue_token
+from tests.oauth.conftest import auth_request, csrf_of, exchange, get_code
 
 SCOPE = "openid fhirUser offline_access user/*.cruds"
+PASSWORD = "a long and memorable passphrase"
+APP_REDIRECT = "https://care-app.example.org/callback"
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
 
@@ -36,14 +48,89 @@ def _one_week_horizon(app, monkeypatch):
     monkeypatch.setitem(app.extensions["fireside"].settings.extra, "scheduling_horizon_days", 7)
 
 
+@pytest.fixture(autouse=True)
+def _cheap_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id with minimal cost: the same code path, a fraction of the CPU."""
+    monkeypatch.setattr(
+        passwords, "hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    )
+
+
+@pytest.fixture
+def care_app(db: sa.Engine) -> Client:
+    """The consumer app, registered with the authorization server (a public client)."""
+    return register_client(
+        db, name="Fireside Care", kind="public", scope=SCOPE, redirect_uris=[APP_REDIRECT]
+    ).client
+
+
+def mail_folder(app: Any) -> Path:
+    """The folder the suite's mail goes to (``mail_url`` of the session app)."""
+    folder = app.extensions["fireside"].mailer.folder
+    assert isinstance(folder, Path)
+    return folder
+
+
+def mailed_link(folder: Path, seen: set[str], address: str, path: str) -> str:
+    """The token of the ``/auth/<path>/<token>`` link in a message to ``address`` written to
+    ``folder`` since ``seen`` (the file names there before)."""
+    tokens = []
+    for file in sorted(folder.glob("*.eml")):
+        if file.name in seen:
+            continue
+        message = email.message_from_bytes(file.read_bytes(), policy=email.policy.default)
+        if message["To"] != address:
+            continue
+        body = message.get_content()  # type: ignore[attr-defined]
+        tokens += re.findall(rf"{BASE}/auth/{path}/([A-Za-z0-9_\-]+)", body)
+    assert len(tokens) == 1, f"expected one /auth/{path}/ link to {address}, found {tokens}"
+    return tokens[0]
+
+
 class Account:
-    def __init__(self, app: Any, role: str, email: str) -> None:
-        user = create_user(app.extensions["fireside"].db, email=email, password=None, role=role)
-        self.user_id = user.id
-        token = issue_token(app, SCOPE, user_id=user.id)
+    """A person who signed up through the pages, confirmed their address from the mail,
+    signed in, and let the consumer app have a token through the OAuth code flow."""
+
+    def __init__(self, app: Any, care_app: Client, role: str, address: str) -> None:
+        web = app.test_client()  # the person's browser: keeps the session cookie
+        folder = mail_folder(app)
+        seen = {f.name for f in folder.glob("*.eml")} if folder.exists() else set()
+
+        form = {
+            "email": address,
+            "password": PASSWORD,
+            "password_confirm": PASSWORD,
+            "role": role,
+            "csrf_token": csrf_of(web.get("/auth/signup")),
+        }
+        signed_up = web.post("/auth/signup", data=form)
+        assert signed_up.status_code == 200, signed_up.get_data(as_text=True)[:2000]
+        assert CHECK_INBOX in signed_up.get_data(as_text=True)
+
+        token = mailed_link(folder, seen, address, "verify")
+        confirm_page = web.get(f"/auth/verify/{token}")
+        assert confirm_page.status_code == 200
+        confirmed = web.post(f"/auth/verify/{token}", data={"csrf_token": csrf_of(confirm_page)})
+        assert confirmed.status_code == 200, confirmed.get_data(as_text=True)[:2000]
+
+        login = {"email": address, "password": PASSWORD, "next": ""}
+        login["csrf_token"] = csrf_of(web.get("/auth/login"))
+        signed_in = web.post("/auth/login", data=login)
+        assert signed_in.status_code == 303, signed_in.get_data(as_text=True)[:2000]
+
+        request = auth_request(care_app, SCOPE)
+        code = get_code(web, request)
+        issued = exchange(web, care_app, code, request)
+        assert issued.status_code == 200, issued.get_json()
+        body = issued.get_json()
+        assert set(body["scope"].split()) == set(SCOPE.split()) and body["refresh_token"]
+        access = body["access_token"]
+        claims = app.extensions["fireside"].auth.tokens.verify(access)
+        self.user_id = claims.user_id
+        assert self.user_id is not None and claims.generation == 0
         client = app.test_client()
-        self.api = ApiClient(client, token)
-        self.fhir = FhirClient(client, token)
+        self.api = ApiClient(client, access)
+        self.fhir = FhirClient(client, access)
 
 
 def ok(resp: Any, status: int = 200) -> Any:
@@ -51,9 +138,9 @@ def ok(resp: Any, status: int = 200) -> Any:
     return resp.get_json()
 
 
-def sign_up_doctor(app: Any, admin: Any) -> tuple[Account, str]:
+def sign_up_doctor(app: Any, care_app: Client, admin: Any) -> tuple[Account, str]:
     """Sign-up, profile, credentials, verification: the doctor is listed and may publish."""
-    doctor = Account(app, "practitioner", "amina.bello@example.org")
+    doctor = Account(app, care_app, "practitioner", "amina.bello@example.org")
     profile = ok(
         doctor.api.post(
             "practitioners/profile",
@@ -98,13 +185,13 @@ def sign_up_doctor(app: Any, admin: Any) -> tuple[Account, str]:
     return doctor, practitioner
 
 
-def test_a_doctor_and_a_parent_from_sign_up_to_a_reviewed_consultation(app, people, db):
+def test_a_doctor_and_a_parent_from_sign_up_to_a_reviewed_consultation(app, people, db, care_app):
     core = app.extensions["fireside"]
     admin = people.admin()
-    doctor, practitioner = sign_up_doctor(app, admin)
+    doctor, practitioner = sign_up_doctor(app, care_app, admin)
 
-    # The parent: account, own record, a child
-    parent = Account(app, "guardian", "ngozi.okafor@example.org")
+    # The parent: account (signed up like the doctor), own record, a child
+    parent = Account(app, care_app, "guardian", "ngozi.okafor@example.org")
     ok(
         parent.api.post(
             "family/profile",

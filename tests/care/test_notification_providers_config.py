@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from platform_core.config import load_settings
 from plugins.notifications.channels.africastalking import AfricasTalkingSms
 from plugins.notifications.channels.base import (
     PushMessage,
@@ -30,7 +31,6 @@ from tests.care.standins import (
     make_service_account,
 )
 
-NO_ENV: dict[str, str] = {}
 TWILIO = {
     "notifications_sms_provider": "twilio",
     "notifications_twilio_account_sid": "AC" + "1" * 32,
@@ -46,28 +46,28 @@ AFRICASTALKING = {
 
 class TestNoProvider:
     def test_no_provider_means_no_sender(self) -> None:
-        assert make_sms_sender({}, NO_ENV) is None
-        assert make_push_sender({}, NO_ENV) is None
-        assert make_sms_sender({"notifications_sms_provider": ""}, NO_ENV) is None
+        assert make_sms_sender({}) is None
+        assert make_push_sender({}) is None
+        assert make_sms_sender({"notifications_sms_provider": ""}) is None
 
     def test_unset_provider_ignores_the_other_keys(self) -> None:
-        assert make_sms_sender({"notifications_twilio_base_url": "nonsense"}, NO_ENV) is None
+        assert make_sms_sender({"notifications_twilio_base_url": "nonsense"}) is None
 
     def test_the_base_module_entry_point_uses_the_factory(self) -> None:
         assert isinstance(sms_sender_from_settings(TWILIO), TwilioSms)
 
     def test_an_unknown_sms_provider_is_a_configuration_error(self) -> None:
         with pytest.raises(ValueError, match="notifications_sms_provider"):
-            make_sms_sender({"notifications_sms_provider": "nexmo"}, NO_ENV)
+            make_sms_sender({"notifications_sms_provider": "nexmo"})
 
     def test_an_unknown_push_provider_is_a_configuration_error(self) -> None:
         with pytest.raises(ValueError, match="notifications_push_provider"):
-            make_push_sender({"notifications_push_provider": "apns"}, NO_ENV)
+            make_push_sender({"notifications_push_provider": "apns"})
 
 
 class TestTwilioConfig:
     def test_defaults(self) -> None:
-        sender = make_sms_sender(TWILIO, NO_ENV)
+        sender = make_sms_sender(TWILIO)
 
         assert isinstance(sender, TwilioSms)
         assert sender.name == "twilio"
@@ -84,7 +84,6 @@ class TestTwilioConfig:
                 "notifications_twilio_base_url": "http://127.0.0.1:9/",
                 "notifications_http_timeout_s": "2.5",
             },
-            NO_ENV,
         )
         assert isinstance(sender, TwilioSms)
         assert sender.url.startswith("http://127.0.0.1:9/2010-04-01/Accounts/")
@@ -101,26 +100,32 @@ class TestTwilioConfig:
     def test_a_missing_key_is_named(self, key: str) -> None:
         config = {k: v for k, v in TWILIO.items() if k != key}
         with pytest.raises(ValueError, match=key):
-            make_sms_sender(config, NO_ENV)
+            make_sms_sender(config)
         with pytest.raises(ValueError, match=key):
-            make_sms_sender({**config, key: "  "}, NO_ENV)
+            make_sms_sender({**config, key: "  "})
 
-    def test_secrets_come_from_the_environment(self) -> None:
+    def test_secrets_come_from_the_environment(self, tmp_path: Path) -> None:
+        """Through the core's settings: ``load_settings`` puts ``FIRESIDE_<KEY>`` variables
+        it does not know into ``Settings.extra``, which is all the plugin reads."""
         config = {k: v for k, v in TWILIO.items() if k != "notifications_twilio_auth_token"}
-        sender = make_sms_sender(
-            config, {"FIRESIDE_NOTIFICATIONS_TWILIO_AUTH_TOKEN": "from-the-environment"}
+        settings = load_settings(
+            config,
+            environ={"FIRESIDE_NOTIFICATIONS_TWILIO_AUTH_TOKEN": "from-the-environment"},
+            config_file=tmp_path / "none.toml",
         )
+        sender = make_sms_sender(settings.extra)
         assert isinstance(sender, TwilioSms)
         assert "from-the-environment" not in repr(sender)
 
-    def test_the_provider_itself_can_come_from_the_environment(self) -> None:
+    def test_the_provider_itself_can_come_from_the_environment(self, tmp_path: Path) -> None:
         env = {"FIRESIDE_" + key.upper(): value for key, value in TWILIO.items()}
-        assert isinstance(make_sms_sender({}, env), TwilioSms)
+        settings = load_settings(environ=env, config_file=tmp_path / "none.toml")
+        assert isinstance(make_sms_sender(settings.extra), TwilioSms)
 
     @pytest.mark.parametrize("timeout", ["0", "-1", "ten", "301"])
     def test_a_bad_timeout_is_named(self, timeout: str) -> None:
         with pytest.raises(ValueError, match="notifications_http_timeout_s"):
-            make_sms_sender({**TWILIO, "notifications_http_timeout_s": timeout}, NO_ENV)
+            make_sms_sender({**TWILIO, "notifications_http_timeout_s": timeout})
 
     @pytest.mark.parametrize(
         "url",
@@ -128,7 +133,7 @@ class TestTwilioConfig:
     )
     def test_a_bad_base_url_is_named(self, url: str) -> None:
         with pytest.raises(ValueError, match="notifications_twilio_base_url"):
-            make_sms_sender({**TWILIO, "notifications_twilio_base_url": url}, NO_ENV)
+            make_sms_sender({**TWILIO, "notifications_twilio_base_url": url})
 
     def test_a_configured_sender_reaches_twilio(self) -> None:
         with TwilioStandIn(account_sid=TWILIO["notifications_twilio_account_sid"]) as standin:
@@ -138,7 +143,6 @@ class TestTwilioConfig:
                     "notifications_twilio_auth_token": standin.auth_token,
                     "notifications_twilio_base_url": standin.base_url,
                 },
-                NO_ENV,
             )
             assert sender is not None
             sid = sender.send(SmsMessage("+2348012345678", "hello"))
@@ -147,7 +151,7 @@ class TestTwilioConfig:
 
 class TestAfricasTalkingConfig:
     def test_defaults(self) -> None:
-        sender = make_sms_sender(AFRICASTALKING, NO_ENV)
+        sender = make_sms_sender(AFRICASTALKING)
 
         assert isinstance(sender, AfricasTalkingSms)
         assert sender.name == "africastalking"
@@ -162,7 +166,6 @@ class TestAfricasTalkingConfig:
                 "notifications_africastalking_base_url": "https://api.sandbox.africastalking.com",
                 "notifications_africastalking_from": "FIRESIDE",
             },
-            NO_ENV,
         )
         assert isinstance(sender, AfricasTalkingSms)
         assert sender.url == "https://api.sandbox.africastalking.com/version1/messaging"
@@ -174,18 +177,20 @@ class TestAfricasTalkingConfig:
     def test_a_missing_key_is_named(self, key: str) -> None:
         config = {k: v for k, v in AFRICASTALKING.items() if k != key}
         with pytest.raises(ValueError, match=key):
-            make_sms_sender(config, NO_ENV)
+            make_sms_sender(config)
 
-    def test_a_configured_sender_reaches_africas_talking(self) -> None:
+    def test_a_configured_sender_reaches_africas_talking(self, tmp_path: Path) -> None:
         with AfricasTalkingStandIn(username="sandbox") as standin:
-            sender = make_sms_sender(
+            settings = load_settings(
                 {
                     "notifications_sms_provider": "africastalking",
                     "notifications_africastalking_username": "sandbox",
                     "notifications_africastalking_base_url": standin.base_url,
                 },
-                {"FIRESIDE_NOTIFICATIONS_AFRICASTALKING_API_KEY": standin.api_key},
+                environ={"FIRESIDE_NOTIFICATIONS_AFRICASTALKING_API_KEY": standin.api_key},
+                config_file=tmp_path / "none.toml",
             )
+            sender = make_sms_sender(settings.extra)
             assert sender is not None
             message_id = sender.send(SmsMessage("+254711000000", "hello"))
         assert standin.messages[0]["messageId"] == message_id
@@ -205,7 +210,7 @@ class TestFcmConfig:
         }
 
     def test_defaults(self, fcm: FcmStandIn, tmp_path: Path) -> None:
-        sender = make_push_sender(self.config(make_service_account(tmp_path, fcm)), NO_ENV)
+        sender = make_push_sender(self.config(make_service_account(tmp_path, fcm)))
 
         assert isinstance(sender, FcmPush)
         assert sender.name == "fcm"
@@ -215,19 +220,19 @@ class TestFcmConfig:
     def test_the_file_key_is_required(self) -> None:
         key = "notifications_fcm_service_account_file"
         with pytest.raises(ValueError, match=key):
-            make_push_sender({"notifications_push_provider": "fcm"}, NO_ENV)
+            make_push_sender({"notifications_push_provider": "fcm"})
 
     def test_a_missing_file_is_named(self, tmp_path: Path) -> None:
         with pytest.raises(
             ValueError, match=r"notifications_fcm_service_account_file: cannot read"
         ):
-            make_push_sender(self.config(tmp_path / "absent.json"), NO_ENV)
+            make_push_sender(self.config(tmp_path / "absent.json"))
 
     def test_a_file_that_is_not_json_is_named(self, tmp_path: Path) -> None:
         path = tmp_path / "key.json"
         path.write_text("not json")
         with pytest.raises(ValueError, match="notifications_fcm_service_account_file"):
-            make_push_sender(self.config(path), NO_ENV)
+            make_push_sender(self.config(path))
 
     @pytest.mark.parametrize("field", ["client_email", "private_key", "token_uri", "project_id"])
     def test_a_missing_field_is_named(self, fcm: FcmStandIn, tmp_path: Path, field: str) -> None:
@@ -236,7 +241,7 @@ class TestFcmConfig:
         del content[field]
         path.write_text(json.dumps(content))
         with pytest.raises(ValueError, match=f"lacks {field}"):
-            make_push_sender(self.config(path), NO_ENV)
+            make_push_sender(self.config(path))
 
     def test_a_plain_http_token_uri_is_refused(self, fcm: FcmStandIn, tmp_path: Path) -> None:
         path = make_service_account(tmp_path, fcm)
@@ -244,7 +249,7 @@ class TestFcmConfig:
         content["token_uri"] = "http://oauth2.googleapis.com/token"
         path.write_text(json.dumps(content))
         with pytest.raises(ValueError, match="token_uri must use https"):
-            make_push_sender(self.config(path), NO_ENV)
+            make_push_sender(self.config(path))
 
     def test_a_private_key_that_is_not_rsa_is_refused(
         self, fcm: FcmStandIn, tmp_path: Path
@@ -254,7 +259,7 @@ class TestFcmConfig:
         content["private_key"] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
         path.write_text(json.dumps(content))
         with pytest.raises(ValueError, match="not an RSA key"):
-            make_push_sender(self.config(path), NO_ENV)
+            make_push_sender(self.config(path))
 
     def test_a_configured_sender_reaches_fcm(self, fcm: FcmStandIn, tmp_path: Path) -> None:
         sender = make_push_sender(
@@ -263,7 +268,6 @@ class TestFcmConfig:
                 notifications_fcm_base_url=fcm.base_url,
                 notifications_http_timeout_s=5,
             ),
-            NO_ENV,
         )
         assert sender is not None
         name = sender.send(PushMessage(token="device-token-1", title="t", body="b"))
@@ -277,7 +281,7 @@ class TestFcmConfig:
     ) -> None:
         path = make_service_account(tmp_path, fcm)
         config = self.config(path, notifications_fcm_base_url=fcm.base_url)
-        first, second = make_push_sender(config, NO_ENV), make_push_sender(config, NO_ENV)
+        first, second = make_push_sender(config), make_push_sender(config)
         assert first is not None and first is second
         for sender in (first, second):
             sender.send(PushMessage(token="device-token-1", title="t", body="b"))
@@ -286,7 +290,7 @@ class TestFcmConfig:
         # A rotated key (the file rewritten) gets a new sender.
         rotated = make_service_account(tmp_path, fcm, key_slot=1)
         path.write_text(rotated.read_text())
-        third = make_push_sender(config, NO_ENV)
+        third = make_push_sender(config)
         assert third is not None and third is not first
         third.send(PushMessage(token="device-token-1", title="t", body="b"))
         assert len(fcm.requests_to("token")) == 2

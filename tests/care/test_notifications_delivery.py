@@ -10,9 +10,12 @@ by hand and run with ``sweep()``.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +32,7 @@ from platform_core.fhir.context import RequestContext
 from platform_core.fhir.instants import format_instant, now_utc
 from platform_core.identity.mail import SmtpMailer
 from platform_core.identity.users import set_status
+from platform_core.jobs.definitions import JobContext
 from platform_core.jobs.schema import job_table
 from plugins.notifications import senders
 from plugins.notifications.channels.base import DeliveryError, PushMessage, SmsMessage
@@ -684,6 +688,96 @@ def test_a_retried_delivery_keeps_its_message_id(core, inbox, people):
     from plugins.notifications.senders import email_message
 
     assert email_message(core, row)["Message-ID"] == first
+
+
+# --- a slow mail server holds no database lock ---------------------------------------------
+
+
+class SlowInbox(Inbox):
+    """An SMTP handler that keeps each message waiting until the test releases it (as a
+    slow or overloaded mail server would), at most ``hold_s`` seconds."""
+
+    def __init__(self, hold_s: float) -> None:
+        super().__init__()
+        self.hold_s = hold_s
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.arrived.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, self.hold_s)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def slow_smtp(core: Any) -> Iterator[SlowInbox]:
+    slow, port = SlowInbox(hold_s=8.0), free_port()
+    controller = Controller(slow, hostname="127.0.0.1", port=port)
+    controller.start()
+    working = core.mailer
+    core.mailer = SmtpMailer("127.0.0.1", port)
+    try:
+        yield slow
+    finally:
+        slow.release.set()
+        core.mailer = working
+        controller.stop()
+
+
+def test_a_slow_mail_server_does_not_hold_up_other_writers(core, people, slow_smtp):
+    """The message is sent with no transaction open: while the mail server sits on it, a
+    FHIR write goes through at once (on SQLite, where a job's transaction would be the
+    database's one write lock), and the delivery is then recorded once, as sent."""
+    patient, doctor = people.patient(), people.practitioner()
+    prefer(doctor, email_enabled=False)
+    sending = threading.Thread(
+        target=publish, args=(core, "appointment.booked", booking("a-slow", patient.id, doctor.id))
+    )
+    sending.start()  # its jobs run inline in that thread, right after its commit
+    try:
+        assert slow_smtp.arrived.wait(10), "the delivery never reached the mail server"
+        started = time.monotonic()
+        with core.repository.transaction() as conn:
+            core.repository.create(
+                RequestContext.system(), conn, {"resourceType": "Patient", "active": True}
+            )
+        assert time.monotonic() - started < 2.0  # not the 8 s the mail server holds on
+        [row] = deliveries(core)
+        assert row.status == "queued"  # still being sent
+    finally:
+        slow_smtp.release.set()
+        sending.join(30)
+    assert not sending.is_alive()
+    [row] = deliveries(core)
+    assert (row.status, row.attempts) == ("sent", 1)
+    assert len(slow_smtp.messages) == 1
+    [job] = jobs_named(core, "notifications.deliver")
+    assert (job.state, job.attempts) == ("done", 1)
+
+
+def test_a_delivery_recorded_by_another_run_is_left_alone(core, inbox, people):
+    """Runs of one delivery hold no lock while sending, so a duplicate hand-over may run
+    beside the outbox's own: whichever records first wins (the record is written over a
+    ``queued`` row only), and a later run finds it recorded and neither sends nor writes."""
+    from plugins.notifications.jobs import deliver
+
+    patient, doctor = people.patient(), people.practitioner()
+    prefer(doctor, email_enabled=False)
+    working = core.mailer
+    core.mailer = SmtpMailer("127.0.0.1", free_port())  # the first attempt fails
+    try:
+        publish(core, "appointment.booked", booking("a-twice", patient.id, doctor.id))
+    finally:
+        core.mailer = working
+    [row] = deliveries(core)
+    [job] = jobs_named(core, "notifications.deliver")
+    context = JobContext(job.id, job.name, {"delivery": row.id}, 2, None, core)
+    deliver(context)  # a stray run sends and records "sent" at attempt 2
+    make_due(core, "notifications.deliver")
+    assert core.jobs.sweep() == 1  # the outbox's own retry finds it sent: nothing more
+    assert len(inbox.messages) == 1
+    [row] = deliveries(core)
+    assert (row.status, row.attempts) == ("sent", 2)
 
 
 # --- reminders ---------------------------------------------------------------------------------

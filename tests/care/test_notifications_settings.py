@@ -1,15 +1,18 @@
-"""The notifications plugin's configuration keys: defaults, the environment fallback, and
-values that cannot be read."""
+"""The notifications plugin's configuration keys: defaults, keys from the configuration and
+from ``FIRESIDE_*`` environment variables (both through the core's ``load_settings``, into
+``Settings.extra``), and values that cannot be read."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
+from platform_core.config import load_settings
 from plugins.notifications.catalog import ATTEMPTS_CEILING, NotificationSettings
 
 
-def settings_of(extra: dict, environ: dict | None = None) -> NotificationSettings:
-    return NotificationSettings.of(SimpleNamespace(extra=extra), environ or {})
+def settings_of(extra: dict) -> NotificationSettings:
+    return NotificationSettings.of(SimpleNamespace(extra=extra))
 
 
 def test_defaults():
@@ -22,24 +25,28 @@ def test_defaults():
     )
 
 
-def test_keys_come_from_the_settings_then_the_environment():
-    extra = {
-        "notifications_max_attempts": 8,
-        "notifications_default_language": "fr",
-        "notifications_email_from": "Clinic <care@clinic.example>",
-    }
+def test_keys_come_from_the_configuration_and_the_environment(tmp_path: Path):
+    """The plugin reads ``Settings.extra`` only; the core's ``load_settings`` fills it from
+    the configuration file, ``FIRESIDE_*`` variables it does not know (as text) and the
+    mapping given to it, the mapping winning."""
+    config = tmp_path / "fireside.toml"
+    config.write_text('notifications_default_language = "fr"\nnotifications_max_attempts = 9\n')
     environ = {
         "FIRESIDE_NOTIFICATIONS_MAX_ATTEMPTS": "2",
         "FIRESIDE_NOTIFICATIONS_DEFAULT_TIME_ZONE": "Africa/Lagos",
         "FIRESIDE_NOTIFICATIONS_REMINDERS": "false",
     }
-    assert settings_of(extra, environ) == NotificationSettings(
-        max_attempts=8,
+    overrides = {"notifications_email_from": "Clinic <care@clinic.example>"}
+    settings = load_settings(overrides, environ=environ, config_file=config)
+    assert NotificationSettings.of(settings) == NotificationSettings(
+        max_attempts=2,  # the environment over the file
         default_language="fr",
         default_time_zone="Africa/Lagos",
         email_from="Clinic <care@clinic.example>",
         reminders=False,
     )
+    settings = load_settings({"notifications_max_attempts": 8}, environ=environ, config_file=config)
+    assert NotificationSettings.of(settings).max_attempts == 8  # the mapping over both
 
 
 def test_values_that_cannot_be_read_fall_back_to_the_defaults(caplog):

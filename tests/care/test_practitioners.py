@@ -544,7 +544,9 @@ def test_a_pdf_declared_as_png_is_stored_as_pdf(app, fhir):
     assert attachment["title"] == "scan.png"
     binary = fhir.get(attachment["url"]).get_json()
     assert binary["contentType"] == "application/pdf"
-    assert binary["securityContext"] == {"reference": f"Practitioner/{doctor.practitioner}"}
+    assert binary["securityContext"] == {
+        "reference": f"DocumentReference/{body['document_reference']}"
+    }
     assert base64.b64decode(binary["data"]) == pdf
 
     content = doctor.api.get(f"practitioners/documents/{body['id']}/content")
@@ -680,9 +682,11 @@ def test_a_document_is_read_by_its_owner_and_admins_only(app, people, anonymous_
 
 
 def test_credentials_are_hidden_from_other_callers_over_fhir_rest(app, people, fhir):
-    """Binary is outside the Patient compartment, so ``user/`` tokens would reach it: the
-    plugin's security label and narrowing keep credential documents to admins and backend
-    services over FHIR REST (the owner reads them through the plugin API)."""
+    """Binary is outside the Patient compartment, so ``user/`` tokens would reach it were it
+    not for its ``securityContext``: the core lets only those who may read the credential
+    DocumentReference (about a Practitioner, in no patient's compartment) read the Binary,
+    that is admins and backend services over FHIR REST (the owner reads them through the
+    plugin API)."""
     owner = applied(app)
     doc = owner.upload(small_pdf(), "licence.pdf").get_json()["id"]
     reference = fhir.get(f"DocumentReference/{doc}").get_json()
@@ -869,12 +873,13 @@ def test_the_review_queue_filters_and_pages(app, people):
 
 
 def test_verifying_again_finishes_an_unfinished_account_change(app, db, people):
-    """The account is changed right after the application's commit; if that failed, the
-    practitioner stays unverified (never the reverse) and repeating the request repairs it."""
+    """The account and the application now change in one transaction, but an account left
+    behind (by an earlier version, which changed it separately, or suspended through the
+    core's admin API) is brought in line by repeating the request."""
     admin = people.admin()
     doctor = verified(app, admin)
     users = UserRow.__table__
-    with db.begin() as conn:  # as if the account change had failed after the commit
+    with db.begin() as conn:  # as an earlier version could leave it
         conn.execute(sa.update(users).where(users.c.id == doctor.user_id).values(verified_at=None))
     with db.connect() as conn:
         assert not is_verified_practitioner(conn, doctor.practitioner)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from flask import Flask
 
 from platform_core import hookimpl
-from platform_core.app import create_app
-from platform_core.identity.users import create_user
+from platform_core.identity.care import is_verified_practitioner
+from platform_core.identity.users import create_user, get_user
 from platform_core.jobs.definitions import JobContext, JobDefinition
 from platform_core.jobs.schema import job_table
+from platform_core.plugin_api import RejectWrite
 from plugins.practitioners.schema import application_table
 from tests.care.conftest import ApiClient, problem
 from tests.care.test_practitioners import (
@@ -31,34 +32,10 @@ from tests.care.test_practitioners import (
     profile_body,
     sign_up,
 )
-from tests.conftest import BASE, issue_token
+from tests.conftest import issue_token
 
 EVENTS = frozenset({"practitioner.verified", "practitioner.rejected", "practitioner.suspended"})
 RECORD_JOB = "test_practitioners.record"
-
-
-@pytest.fixture
-def make_app(app: Flask) -> Iterator[Callable[..., Flask]]:
-    """``make_app(*plugins, **config)``: an app on the suite's database with ``plugins``."""
-    made: list[Flask] = []
-    base = app.extensions["fireside"].settings
-
-    def build(*plugins: Any, **config: Any) -> Flask:
-        settings = {
-            "database_url": base.database_url,
-            "base_url": BASE,
-            "audit_flush_ms": 3_600_000,
-            "jobs_inline_background": False,
-            "jobs_inline_sync": True,
-            **config,
-        }
-        application = create_app(settings, plugins=plugins)
-        made.append(application)
-        return application
-
-    yield build
-    for application in made:
-        application.extensions["fireside"].dispose()
 
 
 def admin_of(app: Flask) -> tuple[str, ApiClient]:
@@ -159,6 +136,110 @@ def test_a_verified_event_finds_the_account_verified(make_app):
     assert answers == [True]
 
 
+# --- one transaction ---------------------------------------------------------------------
+
+
+class FailRoleWrites:
+    """Refuses every PractitionerRole write while armed: the decisions change the account
+    first and the role after it, so this fails them after the account change."""
+
+    def __init__(self) -> None:
+        self.armed = False
+
+    @hookimpl
+    def fhir_resource_before_write(self, write: Any) -> None:
+        if self.armed and write.resource_type == "PractitionerRole":
+            raise RejectWrite("the role store is down")
+
+
+def _account(app: Flask, user_id: str) -> Any:
+    return get_user(app.extensions["fireside"].db, user_id)
+
+
+def test_a_decision_failing_after_the_account_change_writes_neither(app, people, counts):
+    """The account change and the application commit together: when a later step of the
+    decision fails, neither is written (and no event is published)."""
+    admin = people.admin()
+    doctor = applied(app)
+    pid = doctor.practitioner
+    base = f"practitioners/applications/{pid}"
+    failing = FailRoleWrites()
+    pm = app.extensions["fireside"].plugins.pm
+    pm.register(failing, name="test-fail-role-writes")
+    try:
+        failing.armed = True
+        before = counts()
+        assert admin.api.post(f"{base}/verify").status_code == 422
+        assert counts() == before
+        assert _account(app, doctor.user_id).verified_at is None
+        assert admin.api.get(base).get_json()["status"] == "pending"
+        with app.extensions["fireside"].db.connect() as conn:
+            assert not is_verified_practitioner(conn, pid)
+
+        failing.armed = False
+        assert admin.api.post(f"{base}/verify").status_code == 200
+        assert _account(app, doctor.user_id).verified_at is not None
+        generation = _account(app, doctor.user_id).token_generation
+
+        failing.armed = True
+        before = counts()
+        assert admin.api.post(f"{base}/suspend", {"reason": "Complaint"}).status_code == 422
+        assert counts() == before
+        account = _account(app, doctor.user_id)
+        assert (account.status, account.token_generation) == ("active", generation)
+        assert admin.api.get(base).get_json()["status"] == "verified"
+        assert doctor.api.get("practitioners/me").status_code == 200  # the token still works
+
+        failing.armed = False
+        assert admin.api.post(f"{base}/suspend", {"reason": "Complaint"}).status_code == 200
+        assert _account(app, doctor.user_id).status == "suspended"
+
+        failing.armed = True
+        before = counts()
+        assert admin.api.post(f"{base}/reinstate").status_code == 422
+        assert counts() == before
+        assert _account(app, doctor.user_id).status == "suspended"
+        assert admin.api.get(base).get_json()["status"] == "suspended"
+    finally:
+        pm.unregister(name="test-fail-role-writes")
+    assert admin.api.post(f"{base}/reinstate").status_code == 200
+    assert _account(app, doctor.user_id).status == "active"
+
+
+def test_a_suspended_doctors_token_is_refused_on_the_very_next_request_in_every_app(
+    app, people, make_app
+):
+    """No cache in any process lets a suspended doctor's token through, not even for a
+    second: the account is read on every verification."""
+    admin = people.admin()
+    doctor = applied(app)
+    assert (
+        admin.api.post(f"practitioners/applications/{doctor.practitioner}/verify").status_code
+        == 200
+    )
+    app2 = make_app()
+    here, there = doctor.api, ApiClient(app2.test_client(), doctor.token)
+    assert [c.get("practitioners/me").status_code for c in (here, there)] == [200, 200]
+
+    suspended = admin.api.post(
+        f"practitioners/applications/{doctor.practitioner}/suspend", {"reason": "Complaint"}
+    )
+    assert suspended.status_code == 200
+    assert [c.get("practitioners/me").status_code for c in (here, there)] == [401, 401]
+    fhir_path = f"/fhir/Practitioner/{doctor.practitioner}"
+    headers = {"Authorization": f"Bearer {doctor.token}"}
+    assert app2.test_client().get(fhir_path, headers=headers).status_code == 401
+
+    # Reinstated: tokens from before the suspension stay dead, new ones work at once.
+    admin.api.post(f"practitioners/applications/{doctor.practitioner}/reinstate")
+    assert here.get("practitioners/me").status_code == 401
+    account = _account(app, doctor.user_id)
+    fresh = issue_token(
+        app, DOCTOR_SCOPE, user_id=doctor.user_id, generation=account.token_generation
+    )
+    assert ApiClient(app2.test_client(), fresh).get("practitioners/me").status_code == 200
+
+
 # --- the ratings hook ----------------------------------------------------------------------
 
 
@@ -170,7 +251,8 @@ class Ratings:
         self.asked: list[list[str]] = []
 
     @hookimpl(optionalhook=True)
-    def practitioner_ratings(self, practitioner_ids: list[str]) -> dict[str, Any]:
+    def practitioner_ratings(self, core: Any, practitioner_ids: list[str]) -> dict[str, Any]:
+        assert core.plugins is not None  # the asking app's core: read through core.db
         self.asked.append(list(practitioner_ids))
         return self.answer(practitioner_ids)
 

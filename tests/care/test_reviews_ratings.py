@@ -1,9 +1,9 @@
 """The ratings the practitioner directory shows: the ``practitioner_ratings`` hook, which
 the ``practitioners`` plugin declares and this plugin implements (docs/reviews.md).
 
-The implementation is called directly, through a fresh plugin manager holding the hook's
-spec as the directory declares it, and through the app's own manager when the
-``practitioners`` plugin has declared it there.
+The implementation is called directly (with the core, outside any Flask app), through a
+fresh plugin manager holding the hook's spec as the directory declares it, and through the
+app's own manager when the ``practitioners`` plugin has declared it there.
 """
 
 from __future__ import annotations
@@ -67,8 +67,7 @@ def test_ratings_of_practitioners_with_visible_reviews(
     ids = [rated["busy"], rated["quiet"], rated["new"], "unknown", rated["busy"]]
     statements.clear()
 
-    with app.app_context():
-        found = plugin.practitioner_ratings(practitioner_ids=ids)
+    found = plugin.practitioner_ratings(core=app.extensions["fireside"], practitioner_ids=ids)
 
     assert found == {rated["busy"]: EXPECTED, rated["quiet"]: {"average": 3.0, "count": 1}}
     assert isinstance(found[rated["busy"]]["count"], int)
@@ -77,8 +76,7 @@ def test_ratings_of_practitioners_with_visible_reviews(
 
 
 def test_no_ids_need_no_query(app: Flask, statements: list[str]) -> None:
-    with app.app_context():
-        assert plugin.practitioner_ratings(practitioner_ids=[]) == {}
+    assert plugin.practitioner_ratings(core=app.extensions["fireside"], practitioner_ids=[]) == {}
     assert statements == []
 
 
@@ -88,7 +86,9 @@ def test_hook_practitioner_ratings_through_a_manager_declaring_it(
     """The spec as the directory declares it: not firstresult, results merged."""
 
     @hookspec
-    def practitioner_ratings(practitioner_ids: list[str]) -> dict[str, dict[str, float | int]]:
+    def practitioner_ratings(
+        core: Any, practitioner_ids: list[str]
+    ) -> dict[str, dict[str, float | int]]:
         """Ratings by practitioner id."""
 
     specs = types.ModuleType("directory_specs")
@@ -99,8 +99,9 @@ def test_hook_practitioner_ratings_through_a_manager_declaring_it(
     pm.register(plugin, name="reviews")
     pm.check_pending()
 
-    with app.app_context():
-        results = pm.hook.practitioner_ratings(practitioner_ids=[rated["busy"], rated["new"]])
+    results = pm.hook.practitioner_ratings(
+        core=app.extensions["fireside"], practitioner_ids=[rated["busy"], rated["new"]]
+    )
 
     merged: dict[str, Any] = {}
     for result in results:
@@ -115,8 +116,9 @@ def test_hook_practitioner_ratings_through_the_apps_plugins(
     if hook is None or hook.spec is None:
         pytest.skip("the practitioners plugin does not declare practitioner_ratings (yet)")
 
-    with app.test_request_context():
-        results = hook(practitioner_ids=[rated["busy"], rated["quiet"]])
+    results = hook(
+        core=app.extensions["fireside"], practitioner_ids=[rated["busy"], rated["quiet"]]
+    )
 
     assert {rated["busy"]: EXPECTED} in [
         {k: v for k, v in r.items() if k == rated["busy"]} for r in results
@@ -137,6 +139,23 @@ def test_the_plugin_loads_with_the_practitioners_plugin_switched_off() -> None:
     pm.check_pending()
 
 
-def test_the_hook_outside_an_app_says_what_it_needs() -> None:
-    with pytest.raises(RuntimeError, match="app context"):
-        plugin.practitioner_ratings(practitioner_ids=["x"])
+def test_hook_practitioner_ratings_outside_any_app_context(
+    app: Flask, rated: dict[str, Any]
+) -> None:
+    """A job or a command (no Flask app, no request) asks with a core of its own."""
+    from flask import has_app_context
+
+    from platform_core.app import build_core
+
+    core = build_core(app.extensions["fireside"].settings)
+    try:
+        assert not has_app_context()
+        found = plugin.practitioner_ratings(core=core, practitioner_ids=[rated["busy"]])
+        assert found == {rated["busy"]: EXPECTED}
+        declared = getattr(core.plugins.hook, "practitioner_ratings", None)
+        if declared is not None:  # the practitioners plugin is active: the merged answer
+            assert {rated["busy"]: EXPECTED} in declared(
+                core=core, practitioner_ids=[rated["busy"]]
+            )
+    finally:
+        core.dispose()

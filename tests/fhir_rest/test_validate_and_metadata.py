@@ -58,6 +58,7 @@ def test_capability_statement_describes_what_works(fhir):
     assert {"_id", "_lastUpdated", "identifier", "name", "birthdate"} <= params
     observation = {p["name"] for p in types["Observation"]["searchParam"]}
     assert {"value-quantity", "code-value-quantity"} <= observation
-    # phonetic needs a phonetic algorithm: not indexed, so not advertised
-    assert "phonetic" not in params
+    # deceased is an exists() test: not indexed, so not advertised; phonetic is (Soundex)
+    assert "deceased" not in params
+    assert "phonetic" in params
     assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch", "history-system"}

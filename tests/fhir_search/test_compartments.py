@@ -74,7 +74,7 @@ def test_compartment_star(fhir):
 def test_compartment_errors(fhir):
     w = setup(fhir)
     assert fhir.get(f"Patient/{w['pat']}/Organization").status_code == 400  # not in compartment
-    assert fhir.get("Encounter/e1/Observation").status_code == 400  # compartment not shipped
+    assert fhir.get("Basic/e1/Observation").status_code == 400  # not a compartment
     assert fhir.get(f"Patient/{w['pat']}/Nonsense").status_code == 404
 
 

@@ -1,21 +1,20 @@
-"""Minimal reproductions of the places where search still disagrees with R4 search.html, found
-while writing the property tests in test_prop_search.py.
+"""Minimal reproductions of the places where search disagreed with R4 search.html, found while
+writing the property tests in test_prop_search.py, kept as regression tests now that each is
+settled.
 
-Each is a strict xfail: it fails today and turns into an error (XPASS) once the server is fixed,
-so the mark can go (for D4 also the tolerance in test_prop_search.py). D4 is SQLite-only: on
-PostgreSQL that test passes. D1-D3 (``_lastUpdated`` as a point, ``:text`` ignoring the concept
-text, accents, and LIKE wildcards on SQLite) are fixed and checked strictly by the property test.
+D1-D3 (``_lastUpdated`` as a point, ``:text`` ignoring the concept text, accents, and LIKE
+wildcards on SQLite) are fixed and checked strictly by the property test. D4 (SQLite compared
+numbers as binary doubles) is fixed: the index keeps exact decimals on SQLite too
+(``platform_core.db.types.ExactDecimal``). D6 (``1e2``) is a decision: the server follows the
+rule of R4's number section, one significant figure, ``[50, 150)``, not the example row that
+contradicts it (see docs/search.md).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
-
-SQLITE = "postgresql" not in os.environ.get("FIRESIDE_TEST_DATABASE_URL", "")
-"""The database under test (the same rule as tests/conftest.py)."""
 
 
 def ids(resp: Any) -> set[str]:
@@ -31,12 +30,9 @@ def create(fhir: Any, body: str) -> str:
     return resp.get_json()["id"]
 
 
-@pytest.mark.xfail(
-    SQLITE, strict=True, raises=AssertionError, reason="D4: SQLite compares numbers as doubles"
-)
 def test_quantity_comparisons_are_exact(fhir):
     """The stored 1.45 is its range's middle, (1.445 + 1.455) / 2, which in binary floating
-    point is 1.4500000000000002: on SQLite ``le1.45`` misses it and ``gt1.45`` finds it."""
+    point is 1.4500000000000002: on SQLite ``le1.45`` missed it and ``gt1.45`` found it (D4)."""
     obs = create(
         fhir,
         '{"resourceType":"Observation","status":"final","code":{"text":"w"},'
@@ -61,16 +57,29 @@ def test_the_year_9999_can_be_searched(fhir):
     assert ids(fhir.get("Patient?birthdate=9999")) == set()
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="D6: 1e2 is taken as [50, 150), R4 says 95 ... 105"
-)
-def test_exponent_precision_follows_the_spec_example(fhir):
-    """R4 search.html (number): "[parameter]=1e2 ... values in the range 95 ... 105". The
-    server derives half a unit of the exponent (1e2: +-50), so 60 matches. (The spec's own
-    example is arguably off: one significant figure of 100 is +-50; worth a decision.)"""
-    create(
-        fhir,
-        '{"resourceType":"Observation","status":"final","code":{"text":"w"},'
-        '"valueQuantity":{"value":60,"unit":"kg"}}',
-    )
-    assert ids(fhir.get("Observation?value-quantity=1e2")) == set()
+def test_exponent_precision_follows_the_significant_figures_rule(fhir):
+    """D6, decided. R4 search.html (number) says: "Searching on decimals involves an implicit
+    range. The number of significant digits of the implicit range is the number of digits
+    specified in the search parameter value, excluding leading zeros", and "2.0 has an implicit
+    range of 1.95 to 2.05". Its example row for ``1e2`` says "to 1 significant figures
+    precision" but then gives ``[95 ... 105)``, which is two significant figures; R5 corrected
+    the row to ``[50 ... 150)``. The server follows the rule: ``1e2`` is ``[50, 150)`` and
+    ``1.0e2`` is ``[95, 105)``."""
+    ids_by_value = {
+        value: create(
+            fhir,
+            '{"resourceType":"Observation","status":"final","code":{"text":"w"},'
+            f'"valueQuantity":{{"value":{value},"unit":"kg"}}}}',
+        )
+        for value in ("49", "50", "60", "96", "104.9", "105", "149.9", "150")
+    }
+
+    def found(query: str) -> set[str]:
+        names = {v: k for k, v in ids_by_value.items()}
+        return {names[i] for i in ids(fhir.get(f"Observation?value-quantity={query}"))}
+
+    assert found("1e2") == {"50", "60", "96", "104.9", "105", "149.9"}
+    assert found("1.0e2") == {"96", "104.9"}
+    assert found("1.00e2") == found("100") == set()
+    assert found("1E2") == found("1e2")
+    assert found("ne1e2") == {"49", "150"}

@@ -10,7 +10,7 @@ import pytest
 
 from platform_core.app import create_app
 from platform_core.identity.redirects import safe_next
-from platform_core.identity.secret_key import load_or_create_secret_key
+from platform_core.key_files import load_or_create_secret_key
 
 
 def test_secret_key_is_generated_once_with_mode_0600(tmp_path):

@@ -46,6 +46,24 @@ def test_a_job_runs_on_a_worker(celery_core, start_worker, effects):
     assert effects("on-a-worker") == 1 and job(jobs, job_id).attempts == 1
 
 
+def test_a_permanent_failure_on_a_worker_fails_the_job_at_once(
+    celery_core, start_worker, effects, tmp_path: Path
+):
+    jobs = celery_core.jobs
+    flag = tmp_path / "fail"
+    flag.write_text("up")
+    with write_transaction(celery_core.db) as conn:
+        job_id = jobs.enqueue(conn, "test.hopeless", {"tag": "hopeless", "fail_flag": str(flag)})
+    worker = start_worker()
+    wait_for(
+        f"job {job_id} failed; worker log:\n{worker.log()}",
+        lambda: job(jobs, job_id).state == "failed",
+    )
+    failed = job(jobs, job_id)
+    assert failed.attempts == 1 and "HopelessInput" in (failed.last_error or "")
+    assert effects("hopeless") == 0
+
+
 def test_a_job_whose_worker_is_killed_runs_again_exactly_once(
     celery_core, start_worker, effects, tmp_path: Path
 ):

@@ -41,6 +41,61 @@ def test_a_committed_job_runs_inline_exactly_once(jobs, db, effects):
     assert effects("once") == 1
 
 
+def test_a_job_without_a_transaction_writes_in_its_own_and_is_done_after(jobs, db, effects):
+    """``transactional=False``: the run holds no transaction, so it can open its own write
+    transaction (on SQLite the write lock a transactional job would hold), and "done" is
+    written afterwards."""
+    with write_transaction(db) as conn:
+        job_id = jobs.enqueue(conn, "test.outside", {"tag": "outside"})
+    done = job(jobs, job_id)
+    assert (done.state, done.attempts, done.last_error) == ("done", 1, None)
+    assert effects("outside") == 1
+    assert jobs.run(job_id) == SKIPPED
+
+
+def test_a_job_without_a_transaction_is_retried_then_failed(jobs, db, effects, tmp_path):
+    """Its failures are retried and recorded like any job's; what it committed itself stays
+    (it is not tied to "done"), so such jobs make their writes conditional."""
+    flag = tmp_path / "fail"
+    flag.write_text("up")
+    with write_transaction(db) as conn:
+        job_id = jobs.enqueue(conn, "test.outside", {"tag": "outside-2", "fail_flag": str(flag)})
+    first = job(jobs, job_id)
+    assert (first.state, first.attempts) == ("pending", 1)
+    assert "flag is up (attempt 1)" in (first.last_error or "")
+    make_due(db, job_id)
+    assert jobs.sweep() == 1
+    failed = job(jobs, job_id)
+    assert (failed.state, failed.attempts) == ("failed", 2)
+    assert effects("outside-2") == 2
+
+
+def test_a_job_without_a_transaction_is_marked_running_for_a_lease(jobs, db):
+    """While it runs, its row says dispatched as of the run's start, so no sweeper takes it
+    over until the lease runs out (and one does if the runner dies)."""
+    seen: list[tuple[str, object]] = []
+
+    def peek(ctx):
+        with pytest.raises(RuntimeError, match="without a transaction"):
+            ctx.conn  # noqa: B018
+        with db.connect() as conn:
+            row = outbox.get(conn, ctx.job_id)
+        seen.append((row.state, row.dispatched_at))
+
+    from platform_core.jobs.definitions import JobDefinition
+
+    jobs.definitions["test.peek"] = JobDefinition("test.peek", peek, transactional=False)
+    try:
+        with write_transaction(db) as conn:
+            job_id = jobs.enqueue(conn, "test.peek", {})
+    finally:
+        del jobs.definitions["test.peek"]
+    [(state, dispatched_at)] = seen
+    assert state == "dispatched" and dispatched_at is not None
+    assert job(jobs, job_id).state == "done"
+    assert jobs.sweep() == 0
+
+
 def test_jobs_of_one_transaction_are_handed_over_together(jobs, db, effects, monkeypatch):
     batches: list[list[int]] = []
     original = jobs.dispatch

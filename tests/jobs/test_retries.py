@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from platform_core.cli import jobs_command
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
 from platform_core.jobs.running import RETRIED, backoff_delay
 from platform_core.jobs.service import JobNotRetryable
@@ -71,6 +72,29 @@ def test_retries_back_off_then_fail_then_a_manual_retry_succeeds(jobs, db, flag,
     assert (retried["state"], retried["attempts"]) == ("done", 1)  # inline: ran already
     assert effects("flaky") == 1
     assert run_cli(jobs, "list", "--state", "failed") == ""
+
+
+def test_a_permanent_failure_fails_the_job_at_once_without_retries(jobs, db, flag, effects):
+    """``PermanentFailure`` (here a subclass) ends the job on its first attempt although it
+    has four more: nothing is scheduled, the effect rolled back, the error kept; a retry by
+    hand runs it again."""
+    with write_transaction(db) as conn:  # run after the commit
+        job_id = jobs.enqueue(conn, "test.hopeless", {"tag": "hopeless", "fail_flag": str(flag)})
+    failed = job(jobs, job_id)
+    assert (failed.state, failed.attempts) == ("failed", 1)
+    assert failed.finished_at is not None
+    assert "HopelessInput: this payload can never work (attempt 1)" in (failed.last_error or "")
+    assert effects("hopeless") == 0
+    make_due(db, job_id)
+    assert jobs.sweep() == 0 and job(jobs, job_id).state == "failed"
+    assert [j.id for j in jobs.failed()] == [job_id]
+
+    assert jobs.retry(job_id).state == "failed"  # inline: ran again, failed for good again
+    assert job(jobs, job_id).attempts == 1
+    flag.unlink()
+    retried = jobs.retry(job_id)
+    assert (retried.state, retried.attempts) == ("done", 1)
+    assert effects("hopeless") == 1
 
 
 def test_only_a_failed_job_can_be_retried_by_hand(jobs, db, flag):

@@ -21,6 +21,7 @@ from platform_core.identity.users import User
 from platform_core.oauth.clients import Client, register_client
 from tests.oauth.conftest import (
     APP_REDIRECT,
+    AuditTrail,
     Person,
     auth_request,
     csrf_of,
@@ -127,6 +128,23 @@ class TestConsent:
         resp = decide(web, req, "deny")
         assert_redirected_error(resp, "access_denied", req.state)
         assert counts() == before
+
+    def test_each_decision_is_audited_with_the_user_client_and_scopes(
+        self,
+        web: FlaskClient,
+        public_client: Client,
+        patient_user: Person,
+        audit: AuditTrail,
+    ) -> None:
+        decide(web, auth_request(public_client, "openid patient/*.rs"), "deny")
+        decide(web, auth_request(public_client, "openid patient/*.rs"))
+        records = [r for r in audit.records if r.kind == "consent"]
+        assert [r.subtype for r in records] == ["deny", "approve"]
+        for record in records:
+            assert record.who == f"Patient/{patient_user.patient_id}"
+            assert record.client_id == public_client.client_id
+            assert record.description.endswith("openid patient/*.rs")
+            assert record.outcome == "0"
 
     def test_a_decision_without_the_csrf_token_is_refused(
         self, web: FlaskClient, public_client: Client, patient_user: Person, counts: Any

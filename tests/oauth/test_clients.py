@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from joserfc.jwk import ECKey, RSAKey
 
 from platform_core.cli import client_command
@@ -18,7 +20,7 @@ from platform_core.oauth.clients import (
     register_client,
     set_client_active,
 )
-from tests.oauth.conftest import public_jwks
+from tests.oauth.conftest import Backend, assertion, backend_form, public_jwks
 
 
 class TestRegisterClient:
@@ -143,13 +145,18 @@ class TestRegisterClient:
         assert not set_client_active(db, "nobody", False)
 
 
+def run_command(command: str, argv: list[str], monkeypatch: pytest.MonkeyPatch, core: Any) -> int:
+    """Run ``manage.py <command> <argv>`` against the test database."""
+    monkeypatch.setenv("FIRESIDE_DATABASE_URL", core.settings.database_url)
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    client_command.add_parser(sub)
+    return client_command.run(parser.parse_args([command, *argv]))
+
+
 class TestCreateClientCommand:
     def _run(self, argv: list[str], monkeypatch: pytest.MonkeyPatch, core: Any) -> int:
-        monkeypatch.setenv("FIRESIDE_DATABASE_URL", core.settings.database_url)
-        parser = argparse.ArgumentParser()
-        sub = parser.add_subparsers(dest="command")
-        client_command.add_parser(sub)
-        return client_command.run(parser.parse_args(["create-client", *argv]))
+        return run_command("create-client", argv, monkeypatch, core)
 
     def test_prints_the_client_and_its_secret_once(
         self,
@@ -200,3 +207,89 @@ class TestCreateClientCommand:
         argv = ["--name", "X", "--kind", "public", "--scope", "patient/*.rs"]
         assert self._run(argv, monkeypatch, core) == 2
         assert "redirect URI" in capsys.readouterr().err
+
+
+class TestClientsCommand:
+    def _run(self, argv: list[str], monkeypatch: pytest.MonkeyPatch, core: Any) -> int:
+        return run_command("clients", argv, monkeypatch, core)
+
+    def _register(self, db: sa.Engine, client_id: str) -> None:
+        register_client(
+            db,
+            name=client_id.title(),
+            kind="confidential-symmetric",
+            scope="openid patient/*.rs",
+            redirect_uris=[f"https://{client_id}.example.org/cb"],
+            client_id=client_id,
+        )
+
+    def test_list_prints_every_client_without_secrets(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        core: Any,
+        db: sa.Engine,
+    ) -> None:
+        self._register(db, "beta")
+        self._register(db, "alpha")
+        set_client_active(db, "beta", False)
+        assert self._run(["list"], monkeypatch, core) == 0
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [(c["client_id"], c["active"]) for c in lines] == [("alpha", True), ("beta", False)]
+        assert lines[0]["redirect_uris"] == ["https://alpha.example.org/cb"]
+        assert all("secret" not in key for c in lines for key in c)
+
+    def test_disable_and_enable(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        core: Any,
+        db: sa.Engine,
+    ) -> None:
+        self._register(db, "portal")
+        assert self._run(["disable", "portal"], monkeypatch, core) == 0
+        assert json.loads(capsys.readouterr().out) == {"client_id": "portal", "active": False}
+        assert get_client(db, "portal") is None
+        assert self._run(["enable", "portal"], monkeypatch, core) == 0
+        assert get_client(db, "portal") is not None
+
+    def test_an_unknown_client_exits_2_and_changes_nothing(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        core: Any,
+        counts: Any,
+    ) -> None:
+        before = counts()
+        assert self._run(["disable", "nobody"], monkeypatch, core) == 2
+        assert "no client 'nobody'" in capsys.readouterr().err
+        assert counts() == before
+
+    def test_a_switched_off_clients_tokens_stop_working(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        core: Any,
+        web: FlaskClient,
+        backend: Backend,
+    ) -> None:
+        def system_token() -> Any:
+            form = backend_form(assertion(backend.client.client_id, backend.key))
+            return web.post("/oauth2/token", data=form)
+
+        token = system_token().get_json()["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert web.get("/fhir/Patient", headers=bearer).status_code == 200
+        assert self._run(["disable", backend.client.client_id], monkeypatch, core) == 0
+        time.sleep(1.1)  # every process rereads the switched-off clients each second
+        refused = web.get("/fhir/Patient", headers=bearer)
+        assert refused.status_code == 401
+        assert "switched off" in refused.headers["WWW-Authenticate"]
+        assert system_token().status_code == 401  # invalid_client: no new tokens either
+        assert self._run(["enable", backend.client.client_id], monkeypatch, core) == 0
+        time.sleep(1.1)
+        fresh = system_token().get_json()["access_token"]
+        assert (
+            web.get("/fhir/Patient", headers={"Authorization": f"Bearer {fresh}"}).status_code
+            == 200
+        )

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from platform_core.auth.keys import InvalidToken
 from platform_core.oauth.clients import Client
 from tests.oauth.conftest import (
+    AuditTrail,
     Backend,
     Confidential,
     Person,
@@ -253,3 +254,55 @@ class TestRevocation:
         assert resp.status_code == 200
         with pytest.raises(InvalidToken):
             core.auth.tokens.verify(system_token)
+
+
+class TestAudit:
+    """Introspection and revocation requests are audited with their caller and outcome,
+    never with the token."""
+
+    def test_an_introspection_is_recorded_with_its_caller_and_result(
+        self,
+        web: FlaskClient,
+        backend: Backend,
+        system_token: str,
+        audit: AuditTrail,
+    ) -> None:
+        web.post(
+            "/oauth2/introspect",
+            data={"token": "not-a-token"},
+            headers={"Authorization": f"Bearer {system_token}"},
+        )
+        introspect_as_backend(web, backend, system_token)
+        records = [r for r in audit.tokens() if r.subtype == "introspect"]
+        assert [(r.outcome, r.client_id, r.description) for r in records] == [
+            ("0", backend.client.client_id, "token not active"),
+            ("0", backend.client.client_id, "token active"),
+        ]
+        assert all(system_token not in repr(r) for r in audit.records)
+
+    def test_a_refused_introspection_is_recorded_as_a_failure(
+        self, web: FlaskClient, symmetric_client: Confidential, audit: AuditTrail
+    ) -> None:
+        resp = web.post(
+            "/oauth2/introspect",
+            data={"token": "x"},
+            headers=basic(symmetric_client.client.client_id, "wrong secret"),
+        )
+        assert resp.status_code == 401
+        (record,) = [r for r in audit.tokens() if r.subtype == "introspect"]
+        assert record.outcome == "4" and record.description.startswith("invalid_client")
+        assert record.client_id == symmetric_client.client.client_id
+
+    def test_a_revocation_is_recorded(
+        self,
+        web: FlaskClient,
+        tokens_for: Callable[..., Any],
+        public_client: Client,
+        audit: AuditTrail,
+    ) -> None:
+        access = tokens_for(OFFLINE)["access_token"]
+        web.post("/oauth2/revoke", data={"token": access, "client_id": public_client.client_id})
+        (record,) = [r for r in audit.tokens() if r.subtype == "revoke"]
+        assert (record.outcome, record.client_id) == ("0", public_client.client_id)
+        assert record.remote_addr == "127.0.0.1"
+        assert access not in repr(record)

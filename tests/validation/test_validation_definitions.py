@@ -210,5 +210,9 @@ def test_build_script_reproduces_the_shipped_files(tmp_path: Path) -> None:
         "valuesets.json",
         "search-parameters.json",
         "compartmentdefinition-patient.json",
+        "compartmentdefinition-encounter.json",
+        "compartmentdefinition-practitioner.json",
+        "compartmentdefinition-relatedperson.json",
+        "compartmentdefinition-device.json",
     ):
         assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes(), name

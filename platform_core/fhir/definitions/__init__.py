@@ -2,9 +2,10 @@
 
 HL7's definition files are large (over 100 MB); the server needs only a digest of them:
 the element model of each resource type and datatype, the codes of required bindings, the
-search parameters and the Patient compartment. ``tools/build_definitions.py`` produces
-that digest (see ``PROVENANCE.md`` in this folder). Everything here loads lazily on first
-use and is cached; returned objects are shared and must not be modified.
+search parameters and the five compartments (Patient, Encounter, Practitioner, RelatedPerson,
+Device). ``tools/build_definitions.py`` produces that digest (see ``PROVENANCE.md`` in this
+folder). Everything here loads lazily on first use and is cached; returned objects are shared
+and must not be modified.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import functools
 from typing import Any
 
 from platform_core.fhir.definitions._data import (
+    compartment_document,
     patient_compartment_document,
     search_parameters_bundle,
 )
@@ -38,14 +40,18 @@ from platform_core.fhir.definitions.terminology import (
 )
 
 FHIR_VERSION = "4.0.1"
+COMPARTMENTS = ("Device", "Encounter", "Patient", "Practitioner", "RelatedPerson")
+"""The compartments R4 defines (each has a CompartmentDefinition shipped here)."""
 
 __all__ = [
+    "COMPARTMENTS",
     "FHIR_VERSION",
     "UNBOUNDED",
     "ElementDef",
     "Invariant",
     "PrimitiveType",
     "TypeModel",
+    "compartment_definition",
     "complex_types",
     "element_model",
     "invariants",
@@ -77,3 +83,11 @@ def search_parameters() -> list[dict[str, Any]]:
 def patient_compartment() -> dict[str, Any]:
     """The R4 CompartmentDefinition of the Patient compartment (shared: do not modify)."""
     return patient_compartment_document()
+
+
+def compartment_definition(code: str) -> dict[str, Any]:
+    """The R4 CompartmentDefinition of compartment ``code`` (one of :data:`COMPARTMENTS`;
+    shared: do not modify)."""
+    if code not in COMPARTMENTS:
+        raise KeyError(code)
+    return compartment_document(code)

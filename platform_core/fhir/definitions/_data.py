@@ -38,4 +38,11 @@ def search_parameters_bundle() -> dict[str, Any]:
 @functools.cache
 def patient_compartment_document() -> dict[str, Any]:
     """``compartmentdefinition-patient.json``: the Patient CompartmentDefinition."""
-    return _read_json("compartmentdefinition-patient.json")
+    return compartment_document("Patient")
+
+
+@functools.cache
+def compartment_document(code: str) -> dict[str, Any]:
+    """``compartmentdefinition-<code>.json``: the CompartmentDefinition of ``code``
+    (``Patient``, ``Encounter``, ``Practitioner``, ``RelatedPerson`` or ``Device``)."""
+    return _read_json(f"compartmentdefinition-{code.lower()}.json")

@@ -1,5 +1,5 @@
-"""Compartment search (``GET Patient/123/Observation``, ``GET Patient/123/*``) and
-``Patient/$everything``."""
+"""Compartment search (``GET Patient/123/Observation``, ``GET Encounter/7/*``; the five R4
+compartments) and ``Patient/$everything``."""
 
 from __future__ import annotations
 
@@ -11,18 +11,21 @@ from platform_core.fhir.instants import date_range
 from platform_core.fhir.interactions.common import Env, Route, check_id, check_type, prefer
 from platform_core.fhir.interactions.searchset import searchset_response
 from platform_core.fhir.request import FhirRequest, FhirResponse
-from platform_core.fhir.search.compartment import SUPPORTED_COMPARTMENTS, members
+from platform_core.fhir.search.compartment import SUPPORTED_COMPARTMENTS, member_types, members
 from platform_core.fhir.search.model import Include
 
 
-def _check_compartment(route: Route) -> tuple[str, str]:
+def _check_compartment(
+    route: Route,
+    supported: frozenset[str] = SUPPORTED_COMPARTMENTS,
+    what: str = "Compartment search",
+) -> tuple[str, str]:
     assert route.resource_type and route.resource_id
-    if route.resource_type not in SUPPORTED_COMPARTMENTS:
+    if route.resource_type not in supported:
         raise FhirError.of(
             400,
             error_codes.UNSUPPORTED_SEARCH_FEATURE,
-            f"Compartment search is supported for {', '.join(sorted(SUPPORTED_COMPARTMENTS))}, "
-            f"not {route.resource_type}",
+            f"{what} is supported for {', '.join(sorted(supported))}, not {route.resource_type}",
         )
     check_id(route.resource_id)
     return route.resource_type, route.resource_id
@@ -37,10 +40,10 @@ def compartment_search(
     lenient = prefer(request, "handling") == "lenient"
     if target == "*":
         parsed = env.repository.parse_search("*", list(request.params), lenient=lenient)
-        parsed.types = sorted(members())
+        parsed.types = list(member_types(compartment))
     else:
         check_type(target)
-        if target not in members():
+        if target not in member_types(compartment):
             raise FhirError.of(
                 400,
                 error_codes.UNSUPPORTED_SEARCH_FEATURE,
@@ -51,12 +54,16 @@ def compartment_search(
     return searchset_response(env, parsed, f"{compartment}/{owner}/{target}", conn)
 
 
+EVERYTHING_COMPARTMENTS = frozenset({"Patient"})
+"""``$everything`` is an R4 operation of Patient (Encounter's came with R5)."""
+
+
 def everything(
     env: Env, request: FhirRequest, route: Route, conn: Connection | None
 ) -> FhirResponse:
     """``GET Patient/[id]/$everything``: the patient, everything in their compartment, and the
     resources those refer to; ``_since``, ``_type``, ``_count`` and paging."""
-    compartment, owner = _check_compartment(route)
+    compartment, owner = _check_compartment(route, EVERYTHING_COMPARTMENTS, "$everything")
     env.repository.read(env.ctx, compartment, owner, conn=conn)  # 404 / 410 first
     passthrough = [(k, v) for k, v in request.params if k in {"_count", "_cursor"}]
     parsed = env.repository.parse_search("*", passthrough)

@@ -11,29 +11,34 @@ precision implies, ``[pl, ph)``; the resource value is its stored ``[rl, rh)`` (
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 import sqlalchemy as sa
 
 from platform_core.db.schema import INDEX_TABLES, resource_table
+from platform_core.db.types import DecimalMid
 from platform_core.fhir import error_codes
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.instants import date_range
 from platform_core.fhir.search.model import Criterion
+from platform_core.fhir.search.phonetic import phonetic_rids, search_keys
 from platform_core.fhir.search.values import normalize
 
 R = resource_table.c
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 MODIFIERS: dict[str, frozenset[str | None]] = {
-    "token": frozenset({None, "missing", "not", "text", "of-type", "in", "not-in"}),
+    "token": frozenset(
+        {None, "missing", "not", "text", "of-type", "in", "not-in", "below", "above"}
+    ),
     "string": frozenset({None, "missing", "exact", "contains"}),
     "date": frozenset({None, "missing"}),
     "number": frozenset({None, "missing"}),
     "quantity": frozenset({None, "missing"}),
-    "reference": frozenset({None, "missing"}),
+    "reference": frozenset({None, "missing", "identifier"}),
     "uri": frozenset({None, "missing", "above", "below"}),
     "composite": frozenset({None, "missing"}),
     "special": frozenset({None, "missing"}),
@@ -174,18 +179,20 @@ def _number(criterion: Criterion, value: str, text: str) -> Decimal:
 def number_condition(prefix: str, low_col: Any, high_col: Any, number: Decimal) -> Any:
     """Prefix semantics for numbers: ``eq`` is the interval the written precision implies
     (``100`` is [99.5, 100.5]); the others compare the stored value (its range's middle)."""
-    value = (low_col + high_col) / 2
+    value = DecimalMid(low_col, high_col)  # exact on SQLite too (D4)
     exponent = number.as_tuple().exponent
     exp = exponent if isinstance(exponent, int) else 0
     half = Decimal(5).scaleb(exp - 1)
-    pl, ph = number - half, number + half
+    with localcontext(prec=len(number.as_tuple().digits) + 30):  # exact, however long
+        pl, ph = number - half, number + half
+        margin = abs(number) / 10
+        al, ah = number - margin, number + margin
     if prefix == "eq":
         return sa.and_(value >= pl, value < ph)
     if prefix == "ne":
         return sa.or_(value < pl, value >= ph)
     if prefix == "ap":
-        margin = abs(number) / 10
-        return sa.and_(value >= number - margin, value <= number + margin)
+        return sa.and_(value >= al, value <= ah)
     comparison: dict[str, Callable[[Any], Any]] = {
         "gt": lambda v: v > number,
         "sa": lambda v: v > number,
@@ -244,6 +251,27 @@ def reference_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
         else:
             ors.append(c.target_id == ref)
     return sa.or_(*ors)
+
+
+def phonetic_matches(criterion: Criterion, resource_type: str) -> Any:
+    """``phonetic``: resources with a name word that sounds like each word searched."""
+    keys = []
+    for value in criterion.values:
+        found = search_keys(unescape(value))
+        if not found:
+            raise bad_value(criterion, value, "no letters a phonetic key can be made of")
+        keys.append(found)
+    return phonetic_rids(criterion, resource_type, keys)
+
+
+def identifier_condition(criterion: Criterion, c: Any) -> Any:
+    """``:identifier`` on a reference: ``system|value``, ``value``, ``|value`` or ``system|``,
+    as a token, on the Reference's ``identifier``."""
+    for value in criterion.values:
+        system, code = split_pipe(value)
+        if code == "" and not system:
+            raise bad_value(criterion, value, ":identifier takes system|value or value")
+    return token_condition(replace(criterion, modifier=None), c, "")
 
 
 def uri_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
@@ -340,6 +368,13 @@ def criterion_clause(
                 table.c.resource_type == resource_type, table.c.param == code
             )
         )
+        if criterion.param.type == "reference":
+            # A logical reference (identifier only) is a value too.
+            tokens = INDEX_TABLES["token"].alias()
+            logical = sa.select(tokens.c.rid).where(
+                tokens.c.resource_type == resource_type, tokens.c.param == f"{code}:identifier"
+            )
+            has = sa.or_(has, res.c.rid.in_(logical))
         return sa.not_(has) if value == "true" else has
     match = res.c.rid.in_(matching_rids(criterion, resource_type, base_url))
     return sa.not_(match) if criterion.modifier == "not" else match
@@ -367,9 +402,20 @@ def matching_rids_all(criteria: list[Criterion], resource_type: str, base_url: s
 
 def matching_rids(criterion: Criterion, resource_type: str, base_url: str) -> Any:
     """``SELECT rid`` of the index rows a plain criterion matches."""
+    code = criterion.param.code
+    if criterion.param.encoding == "phonetic":
+        return phonetic_matches(criterion, resource_type)
+    if criterion.param.type == "reference" and criterion.modifier == "identifier":
+        # A Reference's identifier is indexed as a token under "<code>:identifier".
+        table = INDEX_TABLES["token"].alias()
+        cond = identifier_condition(criterion, table.c)
+        return sa.select(table.c.rid).where(
+            table.c.resource_type == resource_type,
+            table.c.param == f"{code}:identifier",
+            cond,
+        )
     table = INDEX_TABLES[criterion.param.type].alias()
     # Identifier types are indexed under "<code>:of-type" as "type-system|type-code|value".
-    code = criterion.param.code
     indexed_as = f"{code}:of-type" if criterion.modifier == "of-type" else code
     cond = CONDITIONS[criterion.param.type](criterion, table.c, base_url)
     return sa.select(table.c.rid).where(

@@ -1,10 +1,16 @@
-"""The Patient compartment (R4 CompartmentDefinition ``patient``): which resources belong to a
-patient, through which reference parameters.
+"""Compartments (R4 CompartmentDefinitions ``patient``, ``encounter``, ``practitioner``,
+``relatedPerson`` and ``device``): which resources belong to a compartment, through which
+reference parameters.
 
-Used by compartment search (``GET /fhir/Patient/123/Observation``, ``.../Patient/123/*``),
-``Patient/$everything``, and by the access policy of patient-scoped tokens. Only the Patient
-compartment is shipped: it is the only CompartmentDefinition in the definition package used
-(see ``definitions/PROVENANCE.md``).
+Used by compartment search (``GET /fhir/Patient/123/Observation``, ``.../Encounter/7/*``),
+``Patient/$everything``, and (the Patient compartment) by the access policy of patient-scoped
+tokens. The definitions are HL7's, shipped in ``platform_core/fhir/definitions`` (see its
+``PROVENANCE.md``).
+
+A resource is in the compartment of ``Type/id`` when one of its compartment parameters refers
+to ``Type/id`` (the reference index answers that); the owner itself is in it when the definition
+lists it with ``{def}``, and a Patient is always in its own compartment (as R4's compartment
+page says, though the Patient definition lists only ``link``).
 """
 
 from __future__ import annotations
@@ -18,43 +24,66 @@ import sqlalchemy as sa
 from platform_core.db.schema import INDEX_TABLES
 from platform_core.fhir import definitions
 
-SUPPORTED_COMPARTMENTS = frozenset({"Patient"})
+SUPPORTED_COMPARTMENTS = frozenset(definitions.COMPARTMENTS)
 
 
 @cache
 def members(compartment: str = "Patient") -> dict[str, tuple[str, ...]]:
-    """Resource type -> the parameters that put it in the compartment (``{"*"}`` types with
-    no parameter are left out: they are never in it)."""
-    if compartment != "Patient":
+    """Resource type -> the parameters that put it in ``compartment`` (types with no
+    parameter, and the ``{def}`` entry of the owner, are left out)."""
+    if compartment not in SUPPORTED_COMPARTMENTS:
         return {}
     result: dict[str, tuple[str, ...]] = {}
-    for entry in definitions.patient_compartment().get("resource", []):
+    for entry in definitions.compartment_definition(compartment).get("resource", []):
         params = tuple(p for p in entry.get("param", []) if p != "{def}")
         if params:
             result[entry["code"]] = params
     return result
 
 
+@cache
+def owner_included(compartment: str) -> bool:
+    """Whether the owner (``Encounter/7`` of the Encounter compartment) is itself a member."""
+    if compartment == "Patient":
+        return True
+    return any(
+        entry["code"] == compartment and "{def}" in entry.get("param", [])
+        for entry in definitions.compartment_definition(compartment).get("resource", [])
+    )
+
+
+@cache
+def member_types(compartment: str) -> tuple[str, ...]:
+    """Every resource type that can be in ``compartment`` (for ``[Compartment]/[id]/*``)."""
+    types = set(members(compartment))
+    if owner_included(compartment):
+        types.add(compartment)
+    return tuple(sorted(types))
+
+
 def membership_clause(
-    res: Any, resource_types: Sequence[str], patient_ids: str | Collection[str]
+    res: Any,
+    resource_types: Sequence[str],
+    owner_ids: str | Collection[str],
+    compartment: str = "Patient",
 ) -> Any:
-    """Resources of ``resource_types`` that are in the compartment of ``Patient/<id>`` for
-    one of ``patient_ids`` (the Patient itself included)."""
-    ids = [patient_ids] if isinstance(patient_ids, str) else sorted(patient_ids)
+    """Resources of ``resource_types`` that are in the compartment of ``<compartment>/<id>``
+    for one of ``owner_ids`` (the owner itself included when it is a member)."""
+    ids = [owner_ids] if isinstance(owner_ids, str) else sorted(owner_ids)
     if not ids:
         return sa.false()
     x = INDEX_TABLES["reference"].alias()
-    pairs = [(t, p) for t in resource_types for p in members().get(t, ())]
+    pairs = [(t, p) for t in resource_types for p in members(compartment).get(t, ())]
     ors = []
     target = x.c.target_id == ids[0] if len(ids) == 1 else x.c.target_id.in_(ids)
     if pairs:
         linked = sa.select(x.c.rid).where(
-            x.c.target_type == "Patient",
+            x.c.target_type == compartment,
             target,
             sa.or_(*(sa.and_(x.c.resource_type == t, x.c.param == p) for t, p in pairs)),
         )
         ors.append(res.c.rid.in_(linked))
-    if "Patient" in resource_types:
+    if compartment in resource_types and owner_included(compartment):
         own = res.c.id == ids[0] if len(ids) == 1 else res.c.id.in_(ids)
-        ors.append(sa.and_(res.c.resource_type == "Patient", own))
+        ors.append(sa.and_(res.c.resource_type == compartment, own))
     return sa.or_(*ors) if ors else sa.false()

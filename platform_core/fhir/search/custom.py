@@ -5,12 +5,18 @@ in the same transaction, with status ``reindexing``: from then on every write in
 the :mod:`.reindex` job indexes the resources that existed before. Searches may use it once the
 reindex has completed (status ``active``). The table is the truth for every node; each process
 keeps a snapshot for at most :data:`SNAPSHOT_TTL` seconds.
+
+A composite parameter names its components by the canonical URL of other SearchParameters
+(HL7's or ones stored here); their types are resolved when the composite is registered and
+kept with it (``components``), so every node compiles it the same way.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,45 +28,103 @@ from platform_core.fhir import definitions, error_codes
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.instants import now_utc
 from platform_core.fhir.search import registry
+from platform_core.fhir.search.codesystems import stored_resource
+from platform_core.fhir.search.composite import compile_composite
 from platform_core.fhir.search.extract import compile_expression
 from platform_core.fhir.search.model import SearchParameterDef
 
 SNAPSHOT_TTL = 1.0
 """Seconds a process reuses its snapshot of the custom parameters."""
-CUSTOM_TYPES = frozenset({"token", "string", "date", "number", "quantity", "reference", "uri"})
+CUSTOM_TYPES = frozenset(
+    {"token", "string", "date", "number", "quantity", "reference", "uri", "composite"}
+)
 S = search_param_table.c
 
 
-def parse_definition(resource: dict[str, Any]) -> tuple[str, str, str, tuple[str, ...], str]:
-    """(code, type, expression, bases, targets) of a SearchParameter; 400 when Fireside could
-    not index it, so that a parameter is never accepted and then silently useless."""
+@dataclass(frozen=True)
+class Definition:
+    """What the index needs of a SearchParameter resource."""
+
+    code: str
+    type: str
+    expression: str
+    bases: tuple[str, ...]
+    targets: str
+    """Space-separated target types of a reference parameter."""
+    components: tuple[tuple[str, str], ...] = ()
+    """For a composite: (component type, expression relative to the composite's node)."""
+
+    @property
+    def param(self) -> SearchParameterDef:
+        return SearchParameterDef(
+            self.code, self.type, self.expression, tuple(self.targets.split()), self.components
+        )
+
+
+def _reject(message: str) -> FhirError:
+    return FhirError.of(400, error_codes.UNSUPPORTED_SEARCH_FEATURE, message, "SearchParameter")
+
+
+def parse_definition(resource: dict[str, Any], conn: Connection | None = None) -> Definition:
+    """The :class:`Definition` of a SearchParameter; 400 when Fireside could not index it, so
+    that a parameter is never accepted and then silently useless. ``conn`` finds the stored
+    SearchParameters a composite's components may name."""
     code, kind = resource.get("code"), resource.get("type")
     expression = resource.get("expression")
     bases = tuple(resource.get("base") or ())
-
-    def reject(message: str) -> FhirError:
-        return FhirError.of(400, error_codes.UNSUPPORTED_SEARCH_FEATURE, message, "SearchParameter")
-
     if kind not in CUSTOM_TYPES:
-        raise reject(
+        raise _reject(
             f"custom parameters of type {kind!r} are not supported; use one of "
             f"{', '.join(sorted(CUSTOM_TYPES))}"
         )
     if not isinstance(expression, str):
-        raise reject("a custom SearchParameter needs an expression")
+        raise _reject("a custom SearchParameter needs an expression")
+    components = _components(resource, conn) if kind == "composite" else ()
+    definition = Definition(
+        str(code), str(kind), expression, bases, " ".join(resource.get("target") or ()), components
+    )
     for base in bases:
         if not definitions.is_resource_type(base):
-            raise reject(f"base {base!r} is not a resource type")
-        if compile_expression(expression, base) is None:
-            raise reject(
+            raise _reject(f"base {base!r} is not a resource type")
+        if kind == "composite":
+            if compile_composite(definition.param, base) is None:
+                raise _reject(
+                    f"the composite {code!r} cannot be indexed for {base}: the first component "
+                    "must be a token or reference, the second a token, quantity, number, date "
+                    "or string, an optional third a number, and every expression a path the "
+                    "indexer compiles (paths, ofType()/as, where(field='value'))"
+                )
+        elif compile_expression(expression, base) is None:
+            raise _reject(
                 f"the expression {expression!r} is outside what the indexer compiles for {base}: "
                 "paths, ofType()/as, where(field='value') and where(resolve() is Type)"
             )
         official = registry.parameters_for(base).get(code or "")
         if official is not None:
-            raise reject(f"{base} already has a parameter {code!r}")
-    targets = " ".join(resource.get("target") or ())
-    return str(code), str(kind), expression, bases, targets
+            raise _reject(f"{base} already has a parameter {code!r}")
+    return definition
+
+
+def _components(resource: dict[str, Any], conn: Connection | None) -> tuple[tuple[str, str], ...]:
+    """(type, expression) of each component, the type taken from the SearchParameter the
+    component's ``definition`` names."""
+    out = []
+    for component in resource.get("component") or ():
+        url, expression = component.get("definition"), component.get("expression")
+        if not isinstance(url, str) or not isinstance(expression, str):
+            raise _reject("each component of a composite needs a definition and an expression")
+        kind = registry.official_type(url)
+        if kind is None and conn is not None:
+            stored = stored_resource(conn, "SearchParameter", url)
+            kind = stored.get("type") if stored else None
+        if kind is None:
+            raise _reject(f"the component definition {url!r} is no SearchParameter known here")
+        if kind == "composite":
+            raise _reject(f"the component {url!r} is itself a composite")
+        out.append((str(kind), expression))
+    if not 2 <= len(out) <= 3:
+        raise _reject("a composite parameter needs two or three components")
+    return tuple(out)
 
 
 def register(conn: Connection, resource_id: str, resource: dict[str, Any]) -> bool:
@@ -68,18 +132,22 @@ def register(conn: Connection, resource_id: str, resource: dict[str, Any]) -> bo
     if resource.get("status") == "retired":
         retire(conn, resource_id)
         return False
-    code, kind, expression, bases, targets = parse_definition(resource)
+    definition = parse_definition(resource, conn)
     total = conn.execute(
         sa.select(sa.func.count())
         .select_from(resource_table)
-        .where(resource_table.c.resource_type.in_(bases), resource_table.c.deleted.is_(False))
+        .where(
+            resource_table.c.resource_type.in_(definition.bases),
+            resource_table.c.deleted.is_(False),
+        )
     ).scalar_one()
     values = {
-        "code": code,
-        "type": kind,
-        "expression": expression,
-        "bases": " ".join(bases),
-        "targets": targets,
+        "code": definition.code,
+        "type": definition.type,
+        "expression": definition.expression,
+        "bases": " ".join(definition.bases),
+        "targets": definition.targets,
+        "components": json.dumps(definition.components) if definition.components else None,
         "status": "reindexing",
         "cursor_rid": 0,
         "processed": 0,
@@ -128,6 +196,7 @@ def load(conn: Connection) -> tuple[registry.CustomParameter, ...]:
             S.expression,
             S.bases,
             S.targets,
+            S.components,
             S.status,
             S.processed,
             S.total,
@@ -137,7 +206,11 @@ def load(conn: Connection) -> tuple[registry.CustomParameter, ...]:
         registry.CustomParameter(
             resource_id=row.resource_id,
             param=SearchParameterDef(
-                row.code, row.type, row.expression, tuple(row.targets.split())
+                row.code,
+                row.type,
+                row.expression,
+                tuple(row.targets.split()),
+                decode_components(row.components),
             ),
             bases=tuple(row.bases.split()),
             status=row.status,
@@ -146,6 +219,13 @@ def load(conn: Connection) -> tuple[registry.CustomParameter, ...]:
         )
         for row in rows
     )
+
+
+def decode_components(text: str | None) -> tuple[tuple[str, str], ...]:
+    """The stored ``components`` column as (type, expression) pairs."""
+    if not text:
+        return ()
+    return tuple((str(kind), str(expression)) for kind, expression in json.loads(text))
 
 
 class CustomParameters:

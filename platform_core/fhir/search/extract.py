@@ -18,7 +18,11 @@ from typing import Any
 
 from platform_core.fhir import definitions
 from platform_core.fhir.search.model import SearchParameterDef
+from platform_core.fhir.search.phonetic import phonetic_rows
 from platform_core.fhir.search.values import CONVERTERS
+
+ENCODED = {"phonetic": phonetic_rows}
+"""Converters of the parameters indexed by a rule of their own (``SearchParameterDef.encoding``)."""
 
 _NAME = re.compile(r"^[a-z][A-Za-z0-9]*$")
 _OF_TYPE = re.compile(r"^(?:ofType|as)\(([A-Za-z]+)\)$")
@@ -146,6 +150,8 @@ def walk(resource: dict[str, Any], compiled: list[CompiledPath]) -> Iterator[Any
     for steps in compiled:
         nodes: list[Any] = [resource]
         for step in steps:
+            if not nodes:
+                break  # most paths end at the first absent element
             if step.kind == "eq":
                 nodes = [n for n in nodes if isinstance(n, dict) and n.get(step.arg) == step.value]
                 continue
@@ -173,6 +179,9 @@ def walk(resource: dict[str, Any], compiled: list[CompiledPath]) -> Iterator[Any
 
 def _references_type(node: Any, prefix: str) -> bool:
     ref = node.get("reference") if isinstance(node, dict) else None
+    if ref is None and isinstance(node, dict):
+        # A logical reference (``identifier`` only) says its target in ``type``, if at all.
+        return node.get("type") == prefix[:-1]
     return isinstance(ref, str) and (ref.startswith(prefix) or f"/{prefix}" in ref)
 
 
@@ -218,10 +227,13 @@ def index_rows(
                         {"rid": rid, "resource_type": resource_type, "param": param.code, **row}
                     )
             continue
-        convert = CONVERTERS[param.type]
+        convert = ENCODED.get(param.encoding or "") or CONVERTERS[param.type]
         for value in walk(resource, compiled):
             if param.type == "token" and isinstance(value, dict) and "type" in value:
                 table.extend(_identifier_types(resource_type, rid, param.code, value))
+            if param.type == "reference" and isinstance(value, dict) and "identifier" in value:
+                tokens = rows.setdefault("token", [])
+                tokens.extend(_reference_identifier(resource_type, rid, param.code, value))
             for row in convert(value, base_url):
                 key = tuple(row.values())
                 if key in seen:
@@ -251,4 +263,25 @@ def _identifier_types(
         }
         for coding in kind.get("coding", [])
         if isinstance(coding, dict) and coding.get("system") and coding.get("code")
+    ]
+
+
+def _reference_identifier(
+    resource_type: str, rid: int, code: str, reference: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Token rows for ``:identifier``: a Reference's ``identifier`` (a logical reference),
+    indexed as ``<code>:identifier`` with its system and value."""
+    identifier = reference.get("identifier")
+    if not isinstance(identifier, dict) or not isinstance(identifier.get("value"), str):
+        return []
+    system = identifier.get("system")
+    return [
+        {
+            "rid": rid,
+            "resource_type": resource_type,
+            "param": f"{code}:identifier",
+            "system": system[:512] if isinstance(system, str) else None,
+            "code": identifier["value"][:512],
+            "text": None,
+        }
     ]

@@ -18,6 +18,9 @@ class SearchParameterDef:
     """Target resource types of a reference parameter."""
     components: tuple[tuple[str, str], ...] = ()
     """For a composite: (component type, expression relative to the composite's node)."""
+    encoding: str | None = None
+    """How values are indexed when not by their type's rule: ``phonetic`` (names as
+    phonetic keys in the string index, see :mod:`.phonetic`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,7 @@ class SearchRequest:
     """The type searched, or ``*`` for several (then ``types`` lists them)."""
     types: list[str] = field(default_factory=list)
     compartment: tuple[str, str] | None = None
-    """``("Patient", id)`` to restrict to a patient's compartment."""
+    """``(compartment type, id)``, e.g. ``("Encounter", "7")``: restrict to that compartment."""
     since: Any = None
     """``$everything``'s ``_since``: only resources updated at or after this instant."""
     include_types: list[str] | None = None

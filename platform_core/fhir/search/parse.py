@@ -275,6 +275,8 @@ def _modifier_ok(param: SearchParameterDef, modifier: str | None) -> bool:
         return modifier is None
     if param.code == "_lastUpdated":
         return modifier is None
+    if param.encoding == "phonetic":
+        return modifier in {None, "missing"}
     if param.type == "reference" and modifier and modifier[:1].isupper():
         return definitions.is_resource_type(modifier) and (
             not param.targets or modifier in param.targets

@@ -20,9 +20,12 @@ INDEXED_TYPES = frozenset(
 )
 """Parameter types the index is written for (the search issue extends this)."""
 
-NOT_IMPLEMENTED = frozenset({"phonetic"})
-"""Parameters whose semantics need more than their path (``phonetic`` wants a phonetic
-algorithm): known, but not indexed or advertised until implemented."""
+NOT_IMPLEMENTED: frozenset[str] = frozenset()
+"""Parameters whose semantics need more than their path: known, but not indexed or
+advertised until implemented."""
+ENCODINGS = {"phonetic": "phonetic"}
+"""Official parameters (by code) whose values are indexed by a rule of their own (see
+``SearchParameterDef.encoding``): ``phonetic`` indexes names as Soundex keys."""
 
 SPECIAL = {
     "_list": SearchParameterDef("_list", "reference", None),
@@ -48,6 +51,7 @@ def parameters_for(resource_type: str) -> dict[str, SearchParameterDef]:
             expression=sp.get("expression"),
             targets=tuple(sp.get("target", ())),
             components=_components(sp),
+            encoding=ENCODINGS.get(code),
         )
     return result
 
@@ -55,6 +59,11 @@ def parameters_for(resource_type: str) -> dict[str, SearchParameterDef]:
 @cache
 def _types_by_url() -> dict[str, str]:
     return {sp["url"]: sp["type"] for sp in definitions.search_parameters()}
+
+
+def official_type(url: str) -> str | None:
+    """The type of HL7's R4 SearchParameter with canonical ``url`` (None if there is none)."""
+    return _types_by_url().get(url.split("|", 1)[0])
 
 
 def _components(sp: dict[str, object]) -> tuple[tuple[str, str], ...]:
@@ -85,6 +94,14 @@ def indexed_parameters(resource_type: str) -> tuple[tuple[SearchParameterDef, ob
         if compiled is not None:
             out.append((param, compiled))
     return tuple(out)
+
+
+def compile_custom(param: SearchParameterDef, resource_type: str) -> object:
+    """A custom parameter's compiled paths for ``resource_type`` (a
+    :class:`~.composite.CompiledComposite` for a composite); None when it does not apply."""
+    if param.type == "composite":
+        return compile_composite(param, resource_type)
+    return compile_expression(param.expression or "", resource_type)
 
 
 @cache
@@ -166,7 +183,7 @@ class SearchRegistry:
         if not extra:
             return indexed_parameters(resource_type)
         compiled = [
-            (c.param, compile_expression(c.param.expression or "", resource_type))
+            (c.param, compile_custom(c.param, resource_type))
             for c in extra
             if c.status in {"reindexing", "active"}
         ]

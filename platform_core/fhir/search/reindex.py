@@ -26,8 +26,10 @@ import sqlalchemy as sa
 from platform_core.db.schema import INDEX_TABLES, resource_table, search_param_table
 from platform_core.fhir import jsonio
 from platform_core.fhir.instants import now_utc
-from platform_core.fhir.search.extract import compile_expression, index_rows
+from platform_core.fhir.search.custom import decode_components
+from platform_core.fhir.search.extract import index_rows
 from platform_core.fhir.search.model import SearchParameterDef
+from platform_core.fhir.search.registry import compile_custom
 from platform_core.fhir.storage import store
 
 if TYPE_CHECKING:
@@ -115,9 +117,15 @@ class Reindexer:
             if not leased:
                 return False
             row = conn.execute(
-                sa.select(S.code, S.type, S.expression, S.bases, S.cursor_rid, S.processed).where(
-                    S.resource_id == resource_id
-                )
+                sa.select(
+                    S.code,
+                    S.type,
+                    S.expression,
+                    S.components,
+                    S.bases,
+                    S.cursor_rid,
+                    S.processed,
+                ).where(S.resource_id == resource_id)
             ).one()
             bases = row.bases.split()
             stmt = (
@@ -137,13 +145,22 @@ class Reindexer:
                 )
                 log.info("SearchParameter/%s is active", resource_id)
                 return False
-            param = SearchParameterDef(row.code, row.type, row.expression)
+            param = SearchParameterDef(
+                row.code, row.type, row.expression, components=decode_components(row.components)
+            )
             table = INDEX_TABLES[row.type]
             rids = [r.rid for r in resources]
             conn.execute(sa.delete(table).where(table.c.rid.in_(rids), table.c.param == row.code))
+            if row.type in {"token", "reference"}:
+                # Rows a token or reference parameter derives (``:of-type``, ``:identifier``).
+                derived = [f"{row.code}:of-type", f"{row.code}:identifier"]
+                tokens = INDEX_TABLES["token"]
+                conn.execute(
+                    sa.delete(tokens).where(tokens.c.rid.in_(rids), tokens.c.param.in_(derived))
+                )
             rows: dict[str, list[dict[str, object]]] = {}
             for rid, resource_type, content in resources:
-                compiled = compile_expression(row.expression, resource_type)
+                compiled = compile_custom(param, resource_type)
                 if compiled is None:
                     continue
                 found = index_rows(

@@ -36,7 +36,8 @@ def build_where(request: SearchRequest, base_url: str) -> list[Any]:
         conds = [R.resource_type == request.resource_type, R.deleted.is_(False)]
     types = request.types if request.resource_type == "*" else [request.resource_type]
     if request.compartment is not None:
-        conds.append(membership_clause(resource_table, types, request.compartment[1]))
+        compartment, owner = request.compartment
+        conds.append(membership_clause(resource_table, types, owner, compartment))
     if request.access is not None:
         conds.append(request.access.clause(resource_table, types))
     if request.since is not None:

@@ -8,9 +8,10 @@ interval its written digits imply (``1.5`` is ``[1.45, 1.55)``).
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable, Iterator
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from platform_core.fhir.instants import date_range
@@ -30,8 +31,20 @@ def clip(text: str | None, size: int = MAX_TEXT) -> str | None:
 
 def normalize(text: str) -> str:
     """Case- and accent-folded form used by the default string match (``Zoë`` -> ``zoe``)."""
+    if len(text) <= _CACHED_TEXT:
+        return _normalize_short(text)
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+_CACHED_TEXT = 64
+"""Texts up to this long are folded once and remembered (displays, names and codes repeat
+across resources: every generated Slot carries the same service display)."""
+_normalize_short = functools.lru_cache(maxsize=4096)(_normalize)
 
 
 def _folded(text: Any) -> str | None:
@@ -146,7 +159,8 @@ def decimal_range(number: int | Decimal) -> tuple[Decimal, Decimal]:
     if not isinstance(exponent, int) or exponent >= 0:
         return number, number
     half = Decimal(5).scaleb(exponent - 1)
-    return number - half, number + half
+    with localcontext(prec=len(number.as_tuple().digits) + 2):  # exact, however long
+        return number - half, number + half
 
 
 def number_rows(value: Any, base_url: str) -> Iterator[Row]:

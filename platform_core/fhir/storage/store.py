@@ -55,16 +55,15 @@ _PG_READ_CURRENT = (
 def read_current(
     conn: Connection, resource_type: str, resource_id: str, *, for_update: bool = False
 ) -> StoredResource | None:
-    """The current row of a resource (deleted or not), or None if it never existed."""
-    if not for_update and conn.dialect.name == "postgresql":
+    """The current row of a resource (deleted or not), or None if it never existed;
+    ``for_update`` locks it (PostgreSQL) for the rest of the transaction."""
+    if conn.dialect.name == "postgresql":
         # The hottest query of the server: plain driver SQL skips statement compilation and
         # result processing (psycopg already returns aware datetimes and text).
-        row = conn.exec_driver_sql(_PG_READ_CURRENT, {"t": resource_type, "i": resource_id}).first()
+        sql = _PG_READ_CURRENT + " FOR UPDATE" if for_update else _PG_READ_CURRENT
+        row = conn.exec_driver_sql(sql, {"t": resource_type, "i": resource_id}).first()
         return _current(row) if row else None
-    stmt = _READ_CURRENT
-    if for_update and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt, {"rtype": resource_type, "rid_text": resource_id}).first()
+    row = conn.execute(_READ_CURRENT, {"rtype": resource_type, "rid_text": resource_id}).first()
     return _current(row) if row else None
 
 
@@ -144,9 +143,7 @@ def insert_new_indexed(
     insert the resource, the version and every index table's rows together."""
     if conn.dialect.name != "postgresql":
         stored = insert_new(conn, resource_type, resource_id, last_updated, content, method)
-        for rows in index.values():
-            for row in rows:
-                row["rid"] = stored.rid
+        _fill_rid(index, stored.rid)
         insert_index_rows(conn, index)
         return stored
     params: dict[str, Any] = {
@@ -163,17 +160,7 @@ def insert_new_indexed(
         " last_updated, method, deleted, content)"
         " SELECT rid, 1, %(t)s, %(i)s, %(ts)s, %(m)s, false, %(c)s FROM r)",
     ]
-    for kind, rows in index.items():
-        if not rows:
-            continue
-        table = INDEX_TABLES[kind].name
-        columns = [c.split()[0] for c in _RECORD_TYPES[kind].split(", ")]
-        params[kind] = jsonio.dumps([{c: row[c] for c in columns} for row in rows]).decode()
-        names = ", ".join(columns)
-        ctes.append(
-            f"{kind} AS (INSERT INTO {table} (rid, {names}) SELECT r.rid, {names}"
-            f" FROM r, jsonb_to_recordset(%({kind})s::jsonb) AS x({_RECORD_TYPES[kind]}))"
-        )
+    ctes.extend(_index_ctes(index, params, "r"))
     sql = "WITH " + ", ".join(ctes) + " SELECT rid FROM r"
     rid = conn.exec_driver_sql(sql, params).scalar_one()
     return StoredResource(rid, resource_type, resource_id, 1, last_updated, False, content)
@@ -291,6 +278,99 @@ def insert_next_version(
     return stored
 
 
+def write_next_version_indexed(
+    conn: Connection,
+    previous: StoredResource,
+    last_updated: datetime,
+    content: str | None,
+    method: str,
+    index: dict[str, list[dict[str, Any]]],
+) -> StoredResource:
+    """Write the version after ``previous`` and replace its search-index rows.
+
+    ``content`` None marks a delete (``index`` is then empty); ``index`` holds the rows of
+    the new version, keyed by index kind, without ``rid`` (filled in here). The effect is
+    :func:`insert_next_version`, then :func:`delete_index_rows` of every kind, then
+    :func:`insert_index_rows`; it raises :class:`StaleVersionError` the same way when
+    ``previous`` is no longer the current version, and then writes nothing. On PostgreSQL
+    it is ONE statement (one round trip instead of eleven plus one per kind of index row):
+    data-modifying CTEs update the current row guarded by the previous version number,
+    and only if that matched, insert the version row, delete the old index rows and insert
+    the new ones (all sub-statements see the same snapshot, so the deletes never see the
+    new rows).
+    """
+    if conn.dialect.name != "postgresql":
+        stored = insert_next_version(conn, previous, last_updated, content, method)
+        delete_index_rows(conn, stored.rid, INDEX_TABLES)
+        _fill_rid(index, stored.rid)
+        insert_index_rows(conn, index)
+        return stored
+    next_version = previous.version_id + 1
+    params: dict[str, Any] = {
+        "rid": previous.rid,
+        "pv": previous.version_id,
+        "nv": next_version,
+        "t": previous.resource_type,
+        "i": previous.id,
+        "ts": last_updated,
+        "d": content is None,
+        "c": content,
+        "m": method,
+    }
+    ctes = [
+        "u AS (UPDATE fhir_resource SET version_id = %(nv)s, last_updated = %(ts)s,"
+        " deleted = %(d)s, content = %(c)s WHERE rid = %(rid)s AND version_id = %(pv)s"
+        " RETURNING rid)",
+        "v AS (INSERT INTO fhir_resource_version (rid, version_id, resource_type, id,"
+        " last_updated, method, deleted, content)"
+        " SELECT rid, %(nv)s, %(t)s, %(i)s, %(ts)s, %(m)s, %(d)s, %(c)s FROM u)",
+    ]
+    for kind, table in INDEX_TABLES.items():
+        ctes.append(
+            f"d_{kind} AS (DELETE FROM {table.name}"
+            " WHERE rid = %(rid)s AND EXISTS (SELECT 1 FROM u))"
+        )
+    ctes.extend(_index_ctes(index, params, "u"))
+    sql = "WITH " + ", ".join(ctes) + " SELECT count(*) FROM u"
+    if conn.exec_driver_sql(sql, params).scalar_one() != 1:
+        raise StaleVersionError(previous.reference, previous.version_id)
+    return StoredResource(
+        previous.rid,
+        previous.resource_type,
+        previous.id,
+        next_version,
+        last_updated,
+        content is None,
+        content,
+    )
+
+
+def _fill_rid(index: dict[str, list[dict[str, Any]]], rid: int) -> None:
+    for rows in index.values():
+        for row in rows:
+            row["rid"] = rid
+
+
+def _index_ctes(
+    index: dict[str, list[dict[str, Any]]], params: dict[str, Any], source: str
+) -> list[str]:
+    """CTEs inserting ``index`` rows for the ``rid`` that CTE ``source`` returns (the rows
+    travel as one JSON parameter per kind, unpacked by ``jsonb_to_recordset``)."""
+    ctes = []
+    for kind, rows in index.items():
+        if not rows:
+            continue
+        table = INDEX_TABLES[kind].name
+        columns = [c.split()[0] for c in _RECORD_TYPES[kind].split(", ")]
+        params[kind] = jsonio.dumps([{c: row[c] for c in columns} for row in rows]).decode()
+        names = ", ".join(columns)
+        ctes.append(
+            f"{kind} AS (INSERT INTO {table} (rid, {names}) SELECT {source}.rid, {names}"
+            f" FROM {source}, jsonb_to_recordset(%({kind})s::jsonb) AS x({_RECORD_TYPES[kind]}))"
+        )
+    return ctes
+
+
 def _insert_version(conn: Connection, stored: StoredResource, method: str) -> None:
     conn.execute(sa.insert(version_table).values(**_version_row(stored, method)))
 
@@ -319,13 +399,20 @@ def delete_index_rows(conn: Connection, rid: int, kinds: Iterable[str]) -> None:
 def insert_index_rows(conn: Connection, rows: dict[str, list[dict[str, Any]]]) -> None:
     """Insert index rows, grouped by parameter type (COPY on PostgreSQL for many rows)."""
     for kind, values in rows.items():
-        if not values:
-            continue
-        table = INDEX_TABLES[kind]
-        if len(values) > COPY_THRESHOLD and conn.dialect.name == "postgresql":
-            _copy_rows(conn, table, values)
-        else:
-            conn.execute(sa.insert(table), values)
+        bulk_insert(conn, INDEX_TABLES[kind], values)
+
+
+def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (each with the same keys, every value already what the column
+    stores: aware datetimes, no column defaults applied) into ``table`` in the caller's
+    transaction: with COPY on PostgreSQL from :data:`COPY_THRESHOLD` rows on, else one
+    executemany. For rows the server builds in bulk (index rows, generated bookkeeping)."""
+    if not rows:
+        return
+    if len(rows) > COPY_THRESHOLD and conn.dialect.name == "postgresql":
+        _copy_rows(conn, table, rows)
+    else:
+        conn.execute(sa.insert(table), rows)
 
 
 COPY_THRESHOLD = 20
@@ -335,10 +422,11 @@ COPY_THRESHOLD = 20
 def _copy_rows(conn: Connection, table: sa.Table, values: list[dict[str, Any]]) -> None:
     """Bulk-insert with PostgreSQL's COPY, inside the connection's current transaction."""
     columns = list(values[0])
-    names = ", ".join(columns)
+    quote = conn.dialect.identifier_preparer.quote  # ("end" is a reserved word)
+    names = ", ".join(quote(c) for c in columns)
     driver = conn.connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cur, cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+    with driver.cursor() as cur, cur.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
         for row in values:
             copy.write_row([row[c] for c in columns])
 

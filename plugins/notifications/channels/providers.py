@@ -6,9 +6,10 @@
 named. A chosen provider with a missing or malformed key raises :class:`ValueError` naming the
 key, so a misconfigured server fails at startup instead of at its first reminder.
 
-Plugin keys reach ``Settings.extra`` from the TOML file or ``create_app``'s mapping; a key not
-found there is read from the environment as ``FIRESIDE_<KEY>`` (upper case), which is where
-secrets belong in production.
+Plugin keys reach ``Settings.extra`` from the TOML file, ``create_app``'s mapping, or the
+environment as ``FIRESIDE_<KEY>`` (upper case; the core's ``load_settings`` maps every
+``FIRESIDE_*`` variable it does not know into ``extra``), which is where secrets belong in
+production.
 
 :func:`http_post` is the adapters' only way out: a POST with a timeout and no retries. It hands
 back every HTTP answer, whatever its status, for the adapter to read in its provider's terms,
@@ -21,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
 import threading
 import urllib.error
 import urllib.request
@@ -53,17 +53,14 @@ _PUSH_SENDERS_LOCK = threading.Lock()
 
 
 class _Config:
-    """Settings lookup: ``extra`` first, then ``FIRESIDE_<KEY>`` in the environment."""
+    """Settings lookup in ``Settings.extra`` (empty or missing: the default)."""
 
-    def __init__(self, extra: Mapping[str, Any], environ: Mapping[str, str] | None) -> None:
+    def __init__(self, extra: Mapping[str, Any]) -> None:
         self.extra = extra
-        self.environ = os.environ if environ is None else environ
 
     def get(self, key: str, default: str = "") -> str:
         value = self.extra.get(key)
-        if value is None or value == "":
-            value = self.environ.get(ENV_PREFIX + key.upper(), "")
-        text = str(value).strip()
+        text = "" if value is None else str(value).strip()
         return text or default
 
     def required(self, key: str, provider: str) -> str:
@@ -110,17 +107,14 @@ def check_url(value: str, key: str, *, example: str) -> None:
         )
 
 
-def make_sms_sender(
-    extra: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> SmsSender | None:
+def make_sms_sender(extra: Mapping[str, Any]) -> SmsSender | None:
     """The SMS adapter named by ``notifications_sms_provider``; None when it is empty.
 
     :param extra: ``Settings.extra``.
-    :param environ: where ``FIRESIDE_<KEY>`` fallbacks are read (default ``os.environ``).
     :raises ValueError: an unknown provider, or a required key missing or malformed (the
         message names the key).
     """
-    config = _Config(extra, environ)
+    config = _Config(extra)
     provider = config.get("notifications_sms_provider").lower()
     if not provider:
         return None
@@ -153,9 +147,7 @@ def make_sms_sender(
     )
 
 
-def make_push_sender(
-    extra: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> PushSender | None:
+def make_push_sender(extra: Mapping[str, Any]) -> PushSender | None:
     """The push adapter named by ``notifications_push_provider``; None when it is empty.
 
     The FCM service account file is read and checked here, at startup. Asked again with the
@@ -165,7 +157,7 @@ def make_push_sender(
     :raises ValueError: an unknown provider, a missing key, or an unreadable or incomplete
         service account file (the message names the key or the field).
     """
-    config = _Config(extra, environ)
+    config = _Config(extra)
     provider = config.get("notifications_push_provider").lower()
     if not provider:
         return None
