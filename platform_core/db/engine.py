@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from platform_core.config import Settings
+from platform_core.db.types import SQLITE_DECIMAL_MID, decimal_mid_key
 
 WRITE_OPTION = "fireside_write"
 
@@ -70,6 +71,8 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+        # Exact decimal arithmetic for the search index (platform_core.db.types.ExactDecimal).
+        dbapi_conn.create_function(SQLITE_DECIMAL_MID, 2, decimal_mid_key, deterministic=True)
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
