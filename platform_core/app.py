@@ -22,7 +22,7 @@ from platform_core.audit.log import AuditLog
 from platform_core.auth.policy import SmartPolicy
 from platform_core.auth.services import AuthServices
 from platform_core.config import Settings, load_settings
-from platform_core.db.engine import create_engine, create_read_engine
+from platform_core.db.engine import create_engine, create_read_engine, create_side_engine
 from platform_core.fhir.engine import FhirEngine
 from platform_core.fhir.narrowing import NarrowingPolicy
 from platform_core.fhir.plugin_operations import PluginOperations
@@ -60,6 +60,7 @@ class Core:
         self.audit.close()
         self.db.dispose()
         self.repository.read_engine.dispose()
+        self.repository.side_engine.dispose()
 
 
 def build_core(settings: Settings, plugins: Iterable[Any] = ()) -> Core:
@@ -72,6 +73,7 @@ def build_core(settings: Settings, plugins: Iterable[Any] = ()) -> Core:
         settings,
         validator=validate_resource,
         read_engine=create_read_engine(settings, db),
+        side_engine=create_side_engine(settings),
         hooks=host.hook,
     )
 

@@ -6,6 +6,8 @@ PostgreSQL uses psycopg 3. The pool does not ping before each checkout (that wou
 round trip to every request); instead a connection that fails with a disconnect invalidates
 the whole pool, so connections lost while the database was away are replaced on next use.
 Reads use :func:`create_read_engine`, whose connections skip BEGIN/ROLLBACK round trips.
+Per-process lookups that may run while their thread already holds a pooled connection use
+:func:`create_side_engine`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,26 @@ def create_engine(settings: Settings) -> Engine:
     return sa.create_engine(url, **kwargs)
 
 
+def create_side_engine(settings: Settings) -> Engine:
+    """An engine with one connection of its own, for short per-process lookups (the
+    snapshot of custom search parameters) that may run while the calling thread already
+    holds a connection from the main pool.
+
+    Taking a second connection from that pool would deadlock under load: when every pooled
+    connection belongs to a request waiting for this thread (for SQLite's write lock, or a
+    row lock), nobody returns one. Callers serialise their use of it (one connection).
+    """
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, pool_size=1, max_overflow=0)
+    kwargs: dict[str, Any] = {"pool_size": 1, "max_overflow": 0, "pool_recycle": 1800}
+    if url.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = _pg_connect_args(settings)
+        kwargs["isolation_level"] = "AUTOCOMMIT"
+        kwargs["pool_reset_on_return"] = None
+    return sa.create_engine(url, **kwargs)
+
+
 def _pg_connect_args(settings: Settings) -> dict[str, Any]:
     """psycopg options. Server-side prepared statements are off: after five runs psycopg
     prepares a statement and PostgreSQL may switch to a generic plan that ignores the actual
@@ -52,13 +74,14 @@ def _pg_connect_args(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _sqlite_engine(url: sa.URL) -> Engine:
+def _sqlite_engine(url: sa.URL, **pool: int) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
         pool_pre_ping=False,
+        **pool,
     )
 
     @sa.event.listens_for(engine, "connect")

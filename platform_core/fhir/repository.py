@@ -110,6 +110,7 @@ class Repository:
         validator: Validator,
         policy: AccessPolicy | None = None,
         read_engine: Engine | None = None,
+        side_engine: Engine | None = None,
         hooks: Any = None,
     ) -> None:
         self.engine = engine
@@ -118,7 +119,11 @@ class Repository:
         self.base_url = settings.fhir_base_url
         self.policy: AccessPolicy = policy or AllowAll()
         self._validator = validator
-        self.custom = CustomParameters(engine)
+        self.side_engine = side_engine or engine
+        """Where the snapshot of custom search parameters is loaded from: its own
+        connection (``db.engine.create_side_engine``), since the snapshot may be refreshed
+        in the middle of a write transaction."""
+        self.custom = CustomParameters(self.side_engine)
         self.reindexer = Reindexer(self)
         self.hooks = hooks
         """The plugin hooks (``PluginHost.hook``), or None: no plugins."""

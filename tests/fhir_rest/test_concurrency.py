@@ -127,3 +127,30 @@ def test_delete_racing_updates_keeps_history_and_current_state_agreeing(
     # versions are gapless, and the newest one is exactly the current state
     assert [v[0] for v in versions] == list(range(1, len(versions) + 1))
     assert (versions[-1][0], versions[-1][1]) == (current[0], current[1])
+
+
+def test_parameter_snapshot_refresh_takes_no_connection_from_the_request_pools(app):
+    """A write that finds the custom-parameter snapshot stale refreshes it mid-transaction.
+    Taking that connection from the pool the write holds one of deadlocked 20 racing
+    conditional creates on SQLite: the lock holder waited for a connection that only
+    writers queued behind its lock could give back."""
+    import sqlalchemy as sa
+
+    repository = app.extensions["fireside"].repository
+    taken: list[str] = []
+
+    def count(name: str) -> object:
+        return lambda *_: taken.append(name)
+
+    with repository.transaction() as conn:
+        listeners = [(repository.engine, count("write")), (repository.read_engine, count("read"))]
+        for engine, listener in listeners:
+            sa.event.listen(engine, "checkout", listener)
+        try:
+            repository.custom.invalidate()
+            repository.registry()
+            conn.execute(sa.text("SELECT 1"))
+        finally:
+            for engine, listener in listeners:
+                sa.event.remove(engine, "checkout", listener)
+    assert taken == []

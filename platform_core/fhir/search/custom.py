@@ -229,7 +229,11 @@ def decode_components(text: str | None) -> tuple[tuple[str, str], ...]:
 
 
 class CustomParameters:
-    """A per-process snapshot of the custom parameters, refreshed at most every second."""
+    """A per-process snapshot of the custom parameters, refreshed at most every second.
+
+    ``engine`` has a connection of its own (``db.engine.create_side_engine``): a refresh
+    happens inside whatever request first finds the snapshot stale, possibly in the middle
+    of its write transaction, and must not wait for the pool that request is holding from."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
