@@ -184,7 +184,7 @@ class KeyRing:
             raise InvalidToken("signature does not verify") from exc
         if isinstance(kid, str):
             with self._verified_lock:
-                if len(self._verified) >= _VERIFIED_MAX:
+                while len(self._verified) >= _VERIFIED_MAX:
                     del self._verified[next(iter(self._verified))]  # the oldest
                 self._verified[token] = (kid, claims)
             return dict(claims)

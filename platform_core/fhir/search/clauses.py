@@ -23,6 +23,7 @@ from platform_core.db.types import DecimalMid
 from platform_core.fhir import error_codes
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.instants import date_range
+from platform_core.fhir.search import date_span
 from platform_core.fhir.search.model import Criterion
 from platform_core.fhir.search.phonetic import phonetic_rids, search_keys
 from platform_core.fhir.search.values import normalize
@@ -154,16 +155,37 @@ def range_condition(prefix: str, low_col: Any, high_col: Any, pl: Any, ph: Any) 
     return conditions[prefix]
 
 
-def date_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
-    """Dates with prefixes; the parameter and the stored value are both ranges."""
+def date_condition(criterion: Criterion, c: Any, base_url: str, *, narrow: bool = True) -> Any:
+    """Dates with prefixes; the parameter and the stored value are both ranges. With
+    ``narrow``, each value also gets its pre-filter on the indexed span (PostgreSQL)."""
     ors = []
     for value in criterion.values:
         prefix, text = split_prefix(value)
         rng = date_range(text)
         if rng is None:
             raise bad_value(criterion, value, "not a valid date, dateTime or instant")
-        ors.append(range_condition(prefix, c.low, c.high, *rng))
+        exact = range_condition(prefix, c.low, c.high, *rng)
+        interval = date_span.bounds(prefix, *rng) if narrow else None
+        if interval is not None:
+            exact = sa.and_(date_span.overlaps(c.low, c.high, interval), exact)
+        ors.append(exact)
     return sa.or_(*ors)
+
+
+def date_intervals(criteria: list[Criterion]) -> list[date_span.Bounds] | None:
+    """The intervals of criteria that each have one date value with a prefix other than
+    ``ne``; None when any does not."""
+    intervals = []
+    for criterion in criteria:
+        if len(criterion.values) != 1:
+            return None
+        prefix, text = split_prefix(criterion.values[0])
+        rng = date_range(text)
+        interval = None if rng is None else date_span.bounds(prefix, *rng)
+        if interval is None:
+            return None
+        intervals.append(interval)
+    return intervals
 
 
 def _number(criterion: Criterion, value: str, text: str) -> Decimal:
@@ -394,7 +416,15 @@ def matching_rids_all(criteria: list[Criterion], resource_type: str, base_url: s
     """``SELECT rid`` of index rows that meet every one of several plain criteria on the same
     parameter (only valid for a single-valued parameter: see ``sql._merge_single_valued``)."""
     table = INDEX_TABLES[criteria[0].param.type].alias()
-    conds = [CONDITIONS[c.param.type](c, table.c, base_url) for c in criteria]
+    intervals = date_intervals(criteria) if criteria[0].param.type == "date" else None
+    both = None if intervals is None else date_span.common(intervals)
+    if both is None:
+        conds = [CONDITIONS[c.param.type](c, table.c, base_url) for c in criteria]
+    else:
+        # One pre-filter for all: each half-open one is unselective, and as extra index
+        # conditions they only slow the GiST scan (9 ms against 1.8 ms for a birth year).
+        conds = [date_condition(c, table.c, base_url, narrow=False) for c in criteria]
+        conds.append(date_span.overlaps(table.c.low, table.c.high, both))
     return sa.select(table.c.rid).where(
         table.c.resource_type == resource_type, table.c.param == criteria[0].param.code, *conds
     )
