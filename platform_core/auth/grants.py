@@ -1,17 +1,16 @@
 """What a verified access token lets its caller reach: the token's scopes plus, for a user's
 token, the user's role and the patients the user may act for.
 
-Whether a user's token may be used at all is read from ``auth_user`` on every verification:
-one primary-key lookup of the account's role, status, token generation and FHIR resource,
-on the autocommit read pool (one round trip on PostgreSQL), through the driver's cursor
-(it is on every user request, and SQLAlchemy's statement layer would add about half again
-to it). So a suspension or a password change (both bump ``token_generation``; a suspension
-also sets ``status``) refuses the account's tokens on the very next request, in every
-process and on every node sharing the database, with nothing to invalidate. Only the
-patients a user may act for, which take more queries (links, and a practitioner's
-appointments), are kept per process for up to a second (:data:`_PATIENTS_TTL_S`), and
-recomputed at once when the role or FHIR resource read with the account differs from what
-they were computed for.
+Whether a user's token may be used at all, and for which patients, is read on every
+verification in one statement and one round trip: the account's role, status, token
+generation and FHIR resource from ``auth_user``, and the patients it is linked to from
+``auth_user_patient`` (a ``UNION ALL`` of the two), on the autocommit read pool, through the
+driver's cursor (it is on every user request; SQLAlchemy's statement layer would add about
+half again to it). So a suspension or a password change (both bump ``token_generation``; a
+suspension also sets ``status``), a new link and a removed one reach the account's tokens on
+the very next request, in every process and on every node sharing the database, with
+nothing to invalidate. Only a practitioner's patients by appointment (a join over the
+reference index) are kept per process for up to a second (:data:`_APPOINTMENTS_TTL_S`).
 """
 
 from __future__ import annotations
@@ -33,15 +32,27 @@ STAFF_ROLES = frozenset({"practitioner", "pharmacist", "admin", "super_admin"})
 Medication...)."""
 ADMIN_ROLES = frozenset({"admin", "super_admin"})
 """Roles whose ``user/`` scopes reach every patient, and who may read audit records."""
-_PATIENTS_TTL_S = 1.0
-"""How long a process trusts the patients it computed for a user: a new link or
-appointment reaches the user's tokens everywhere within this time (at once in the process
-that calls :meth:`GrantResolver.forget`)."""
+_APPOINTMENTS_TTL_S = 1.0
+"""How long a process trusts the patients it found a practitioner has appointments with: a
+new appointment reaches the practitioner's tokens everywhere within this time (at once in
+the process that calls :meth:`GrantResolver.forget`)."""
 _ACCOUNT_SQL = (
-    "SELECT role, status, token_generation, fhir_user FROM "
+    "SELECT 0, role, status, token_generation, fhir_user FROM "
     + UserRow.__tablename__
-    + " WHERE id = {placeholder}"
+    + " WHERE id = {placeholder} UNION ALL SELECT 1, patient_id, NULL, NULL, NULL FROM "
+    + UserPatientRow.__tablename__
+    + " WHERE user_id = {placeholder}"
 )
+"""The account (a row starting with 0) and each patient it is linked to (rows with 1)."""
+
+
+@dataclass(frozen=True)
+class _Account:
+    role: str
+    status: str
+    generation: int
+    fhir_user: str | None
+    linked: frozenset[str]
 
 
 class RevokedGrant(Exception):
@@ -64,12 +75,11 @@ class Grant:
 
 
 @dataclass(frozen=True)
-class _Patients:
-    """The patients computed for a user, and what they were computed from."""
+class _Appointments:
+    """The patients a practitioner has appointments with, and when they were found."""
 
-    role: str
-    fhir_user: str | None
-    patients: frozenset[str] | None
+    practitioner: str
+    patients: frozenset[str]
     at: float
     """``time.monotonic()`` when computed."""
 
@@ -82,7 +92,7 @@ class GrantResolver:
 
     def __init__(self, db: Engine) -> None:
         self.db = db
-        self._patients: dict[str, _Patients] = {}
+        self._appointments: dict[str, _Appointments] = {}
         self._lock = threading.Lock()
         placeholder = "?" if db.dialect.paramstyle == "qmark" else "%s"
         self._account_sql = _ACCOUNT_SQL.format(placeholder=placeholder)
@@ -94,75 +104,68 @@ class GrantResolver:
         if token.user_id is None:
             return Grant(scopes, token.client_id, patient=token.patient, user_patients=None)
         account = self._account(token.user_id)
-        if account is None or account[1] != "active":
+        if account is None or account.status != "active":
             raise RevokedGrant("the token's user is not active")
-        role, _, generation, fhir_user = account
-        if token.generation is not None and token.generation != generation:
+        if token.generation is not None and token.generation != account.generation:
             raise RevokedGrant("the token was revoked by a password change")
         return Grant(
             scopes,
             token.client_id,
             patient=token.patient,
             user_id=token.user_id,
-            role=role,
-            fhir_user=fhir_user,
-            user_patients=self._patients_of(token.user_id, role, fhir_user),
+            role=account.role,
+            fhir_user=account.fhir_user,
+            user_patients=self._patients_of(token.user_id, account),
         )
 
-    def _account(self, user_id: str) -> tuple[str, str, int, str | None] | None:
-        """``(role, status, token_generation, fhir_user)`` as committed now, or None."""
+    def _account(self, user_id: str) -> _Account | None:
+        """The account and its links as committed now, or None."""
         raw = self.db.raw_connection()
         try:
             cursor = raw.cursor()
             try:
-                cursor.execute(self._account_sql, (user_id,))
-                row = cursor.fetchone()
+                cursor.execute(self._account_sql, (user_id, user_id))
+                rows = cursor.fetchall()
             finally:
                 cursor.close()
         finally:
             raw.close()  # back to the pool
-        return None if row is None else (row[0], row[1], int(row[2]), row[3])
+        account = next((row for row in rows if row[0] == 0), None)
+        if account is None:
+            return None
+        linked = frozenset(row[1] for row in rows if row[0] == 1)
+        return _Account(account[1], account[2], int(account[3]), account[4], linked)
 
     def forget(self, user_id: str) -> None:
-        """Drop the patients this process computed for a user (after linking them to a
-        patient), so their next request sees the change at once here."""
+        """Drop the appointments this process found for a practitioner, so that their next
+        request sees a change at once here."""
         with self._lock:
-            self._patients.pop(user_id, None)
+            self._appointments.pop(user_id, None)
 
-    def _patients_of(self, user_id: str, role: str, fhir_user: str | None) -> frozenset[str] | None:
+    def _patients_of(self, user_id: str, account: _Account) -> frozenset[str] | None:
+        """The patients a user may act for through ``user/`` scopes; None (everyone) for
+        admins."""
+        if account.role in ADMIN_ROLES:
+            return None
+        fhir_user = account.fhir_user
+        if account.role == "patient" and fhir_user and fhir_user.startswith("Patient/"):
+            return account.linked | {fhir_user.split("/", 1)[1]}
+        if account.role == "practitioner" and fhir_user:
+            return account.linked | self._appointment_patients(user_id, fhir_user)
+        return account.linked
+
+    def _appointment_patients(self, user_id: str, fhir_user: str) -> frozenset[str]:
         now = time.monotonic()
-        hit = self._patients.get(user_id)
-        if (
-            hit is not None
-            and now - hit.at < _PATIENTS_TTL_S
-            and (hit.role, hit.fhir_user) == (role, fhir_user)
-        ):
+        hit = self._appointments.get(user_id)
+        if hit is not None and now - hit.at < _APPOINTMENTS_TTL_S and hit.practitioner == fhir_user:
             return hit.patients
         with self.db.connect() as conn:
-            patients = _load_patients(conn, user_id, role, fhir_user)
+            patients = frozenset(_appointment_patients(conn, fhir_user))
         with self._lock:
-            if len(self._patients) > 10_000:
-                self._patients.clear()
-            self._patients[user_id] = _Patients(role, fhir_user, patients, now)
+            if len(self._appointments) > 10_000:
+                self._appointments.clear()
+            self._appointments[user_id] = _Appointments(fhir_user, patients, now)
         return patients
-
-
-def _load_patients(
-    conn: sa.Connection, user_id: str, role: str, fhir_user: str | None
-) -> frozenset[str] | None:
-    """The patients a user may act for through ``user/`` scopes; None (everyone) for
-    admins."""
-    if role in ADMIN_ROLES:
-        return None
-    links = UserPatientRow.__table__.c
-    linked = set(
-        conn.execute(sa.select(links.patient_id).where(links.user_id == user_id)).scalars()
-    )
-    if role == "patient" and fhir_user and fhir_user.startswith("Patient/"):
-        linked.add(fhir_user.split("/", 1)[1])
-    if role == "practitioner" and fhir_user:
-        linked |= _appointment_patients(conn, fhir_user)
-    return frozenset(linked)
 
 
 def _appointment_patients(conn: sa.Connection, practitioner: str) -> set[str]:

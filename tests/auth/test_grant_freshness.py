@@ -1,7 +1,7 @@
 """An account's state reaches its tokens on the very next request, in every process.
 
-The grant resolver reads the account (status, token generation, role, FHIR resource) on
-every verification, so nothing has to be invalidated: a second app on the same database
+The grant resolver reads the account (status, token generation, role, FHIR resource) and
+its links on every verification, so nothing has to be invalidated: a second app on the same database
 (another worker, another node) refuses a suspended account's token as soon as the
 suspension has committed, without anyone calling ``GrantResolver.forget``.
 """
@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from platform_core.app import create_app
-from platform_core.identity.users import set_fhir_user, set_password, set_status
+from platform_core.auth.schema import UserPatientRow
+from platform_core.identity.users import link_patient, set_fhir_user, set_password, set_status
 from tests.auth.conftest import make_user
 from tests.conftest import BASE, FhirClient, issue_token
 
@@ -88,8 +90,7 @@ def test_a_password_change_refuses_older_tokens_on_the_very_next_request_everywh
 def test_a_changed_fhir_resource_is_seen_at_once_everywhere(
     app: Flask, second_app: Flask, db: Any, world: dict[str, Any]
 ) -> None:
-    """The patients a user reaches are cached briefly, but not past a change of the account's
-    own FHIR resource, which is read with the account."""
+    """The account's own FHIR resource is read with the account."""
     a, b = world["a"], world["b"]
     user = make_user(db, "patient", f"Patient/{a}")
     clients = _clients(app, second_app, issue_token(app, "user/*.rs", user_id=user, generation=0))
@@ -99,3 +100,21 @@ def test_a_changed_fhir_resource_is_seen_at_once_everywhere(
     set_fhir_user(db, user, f"Patient/{b}")
     assert _statuses(clients, f"Patient/{b}") == [200, 200]
     assert _statuses(clients, f"Patient/{a}") == [404, 404]
+
+
+def test_a_new_or_removed_link_is_seen_at_once_everywhere(
+    app: Flask, second_app: Flask, db: Any, world: dict[str, Any]
+) -> None:
+    """The links are read with the account, in the same statement: nothing is cached."""
+    a, b = world["a"], world["b"]
+    user = make_user(db, "patient", f"Patient/{a}")
+    clients = _clients(app, second_app, issue_token(app, "user/*.rs", user_id=user, generation=0))
+    assert _statuses(clients, f"Patient/{b}") == [404, 404]
+
+    link_patient(db, user, b, "guardian")  # nobody tells either app
+    assert _statuses(clients, f"Patient/{b}") == [200, 200]
+
+    with db.begin() as conn:
+        conn.execute(sa.delete(UserPatientRow.__table__).where(UserPatientRow.user_id == user))
+    assert _statuses(clients, f"Patient/{b}") == [404, 404]
+    assert _statuses(clients, f"Patient/{a}") == [200, 200]  # its own Patient stays
