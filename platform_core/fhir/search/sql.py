@@ -7,7 +7,7 @@ so a deep page costs what the first does and concurrent writes never shift a pag
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ from platform_core.fhir.search.clauses import (
     matching_rids_all,
 )
 from platform_core.fhir.search.compartment import membership_clause
-from platform_core.fhir.search.model import SearchRequest
+from platform_core.fhir.search.model import Criterion, SearchRequest
 from platform_core.fhir.storage.records import StoredResource
 
 R = resource_table.c
@@ -57,9 +57,17 @@ def _merge_single_valued(request: SearchRequest) -> tuple[list[Any], list[Any]]:
     lt1981``) become one index lookup with both conditions: for such a parameter "a value
     meets A and a value meets B" is "the value meets both", and one range scan replaces two
     half-table lookups (measured 975 ms -> 74 ms at a million resources)."""
+    groups, rest = single_valued_groups(request)
+    merged = [R.rid.in_(matching_rids_all(group, request.resource_type)) for group in groups]
+    return merged, rest
+
+
+def single_valued_groups(request: SearchRequest) -> tuple[list[list[Criterion]], list[Criterion]]:
+    """The criteria that :func:`_merge_single_valued` merges, in groups of two or more on one
+    parameter, and the others."""
     if request.resource_type == "*":
         return [], request.criteria
-    groups: dict[str, list[Any]] = {}
+    groups: dict[str, list[Criterion]] = {}
     for criterion in request.criteria:
         if (
             criterion.param.type in MERGEABLE
@@ -68,15 +76,9 @@ def _merge_single_valued(request: SearchRequest) -> tuple[list[Any], list[Any]]:
             and registry.is_single_valued(request.resource_type, criterion.param)
         ):
             groups.setdefault(criterion.param.code, []).append(criterion)
-    merged = []
-    consumed: set[int] = set()
-    for criteria in groups.values():
-        if len(criteria) < 2:
-            continue
-        consumed |= {id(c) for c in criteria}
-        merged.append(R.rid.in_(matching_rids_all(criteria, request.resource_type)))
-    rest = [c for c in request.criteria if id(c) not in consumed]
-    return merged, rest
+    merged = [criteria for criteria in groups.values() if len(criteria) >= 2]
+    consumed = {id(c) for criteria in merged for c in criteria}
+    return merged, [c for c in request.criteria if id(c) not in consumed]
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,6 @@ def run_search(
     conn: Connection, request: SearchRequest, base_url: str, *, limit: int | None = None
 ) -> Page:
     """One page of matches, read forward (or backward from a ``previous`` cursor)."""
-    conds = build_where(request, base_url)
     size = request.count if limit is None else limit
     columns = [R.rid, R.resource_type, R.id, R.version_id, R.last_updated, R.deleted, R.content]
     keys = [
@@ -100,8 +101,16 @@ def run_search(
         for param, desc in request.sort
     ]
     backward = False
+    values: list[Any] = []
+    rid: int | None = None
     if request.cursor is not None:
         values, rid, backward = sorting.decode_cursor(request.cursor, len(keys))
+    decided = None if keys else page_from_index(request, base_url, size, rid, backward)
+    if decided is None:
+        conds = build_where(request, base_url)
+    else:
+        conds = [*build_where(replace(request, criteria=[]), base_url), R.rid.in_(decided)]
+    if rid is not None:
         conds.append(
             sorting.before(keys, values, rid) if backward else sorting.after(keys, values, rid)
         )
@@ -128,6 +137,42 @@ def run_search(
         sorting.encode_cursor(list(last[7:]), last[0]) if has_next else None,
         sorting.encode_cursor(list(first[7:]), first[0], backward=True) if has_previous else None,
     )
+
+
+def page_from_index(
+    request: SearchRequest, base_url: str, size: int, cursor_rid: int | None, backward: bool
+) -> Any | None:
+    """``SELECT rid`` of one page, read from an index table alone, for a search in ``rid``
+    order that one index lookup decides (one plain criterion, or AND-ed ones on one
+    single-valued parameter, with nothing else narrowing it); None for any other search.
+
+    Such a search otherwise looks up every match in ``fhir_resource`` before keeping the
+    page: 1,058 lookups for a birth year at 100k patients, as many as a popular name prefix
+    has matches. Index rows exist only for the current version of live resources (deletes
+    remove them), so the index table's own ``rid`` order gives the same page.
+    """
+    if (
+        request.resource_type == "*"
+        or request.compartment is not None
+        or request.access is not None
+        or request.since is not None
+        or not request.criteria
+        or not all(is_plain(c) for c in request.criteria)
+    ):
+        return None
+    if len(request.criteria) == 1:
+        rids = matching_rids(request.criteria[0], request.resource_type, base_url)
+    else:
+        groups, rest = single_valued_groups(request)
+        if len(groups) != 1 or rest:
+            return None
+        rids = matching_rids_all(groups[0], request.resource_type, base_url)
+    found = rids.subquery()
+    rid = next(iter(found.c))
+    page = sa.select(rid).distinct()
+    if cursor_rid is not None:
+        page = page.where(rid < cursor_rid if backward else rid > cursor_rid)
+    return page.order_by(rid.desc() if backward else rid.asc()).limit(size + 1)
 
 
 def count_matches(conn: Connection, request: SearchRequest, base_url: str) -> int:

