@@ -39,3 +39,27 @@ def test_a_deleted_match_is_not_on_any_page(fhir):
     assert families(fhir, "Patient?birthdate=1970&_count=1") == ["Del0", "Del2", "Del3"]
     bundle = fhir.get("Patient?birthdate=1970&_count=3").get_json()
     assert "next" not in [link["relation"] for link in bundle["link"]]  # all on one page
+
+
+def test_a_chained_search_pages_every_match_once(fhir):
+    pid = fhir.create(named("Chain", "1960-01-01"))["id"]
+    other = fhir.create(named("Elsewhere", "1960-01-01"))["id"]
+    observations = [
+        fhir.create(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": f"reading {i}"},
+                "subject": {"reference": f"Patient/{pid if i != 2 else other}"},
+            }
+        )["id"]
+        for i in range(6)
+    ]
+    url = "Observation?subject:Patient.name=chain&_count=2"
+    found = []
+    while url:
+        bundle = fhir.get(url).get_json()
+        found += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        url = nxt[0].split("/fhir/", 1)[1] if nxt else ""
+    assert found == [o for i, o in enumerate(observations) if i != 2]

@@ -133,26 +133,32 @@ def string_condition(criterion: Criterion, c: Any, base_url: str) -> Any:
 
 def range_condition(prefix: str, low_col: Any, high_col: Any, pl: Any, ph: Any) -> Any:
     """Prefix semantics between the stored range [low_col, high_col) (NULL = open) and the
-    parameter range [pl, ph)."""
-    rl_ge_pl = sa.and_(low_col.is_not(None), low_col >= pl)
-    rh_le_ph = sa.and_(high_col.is_not(None), high_col <= ph)
-    contained = sa.and_(rl_ge_pl, rh_le_ph)
-    above = sa.or_(high_col.is_(None), high_col > ph)
-    below = sa.or_(low_col.is_(None), low_col < pl)
-    conditions = {
+    parameter range [pl, ph). Only the asked prefix's condition is built (building SQL
+    expressions is a good part of a search's CPU)."""
+
+    def contained() -> Any:
+        return sa.and_(low_col.is_not(None), low_col >= pl, high_col.is_not(None), high_col <= ph)
+
+    def above() -> Any:
+        return sa.or_(high_col.is_(None), high_col > ph)
+
+    def below() -> Any:
+        return sa.or_(low_col.is_(None), low_col < pl)
+
+    conditions: dict[str, Callable[[], Any]] = {
         "eq": contained,
-        "ne": sa.not_(contained),
+        "ne": lambda: sa.not_(contained()),
         "gt": above,
         "lt": below,
-        "ge": sa.or_(above, contained),
-        "le": sa.or_(below, contained),
-        "sa": sa.and_(low_col.is_not(None), low_col >= ph),
-        "eb": sa.and_(high_col.is_not(None), high_col <= pl),
-        "ap": sa.and_(
+        "ge": lambda: sa.or_(above(), contained()),
+        "le": lambda: sa.or_(below(), contained()),
+        "sa": lambda: sa.and_(low_col.is_not(None), low_col >= ph),
+        "eb": lambda: sa.and_(high_col.is_not(None), high_col <= pl),
+        "ap": lambda: sa.and_(
             sa.or_(low_col.is_(None), low_col < ph), sa.or_(high_col.is_(None), high_col > pl)
         ),
     }
-    return conditions[prefix]
+    return conditions[prefix]()
 
 
 def date_condition(criterion: Criterion, c: Any, base_url: str, *, narrow: bool = True) -> Any:
@@ -359,20 +365,7 @@ def criterion_clause(
         )
         return res.c.id.in_(referrers)
     if criterion.chain:
-        x = INDEX_TABLES["reference"].alias()
-        ors = []
-        for target_type, inner in criterion.chain:
-            tgt = resource_table.alias()
-            tgt_ids = sa.select(tgt.c.id).where(
-                tgt.c.resource_type == target_type,
-                tgt.c.deleted.is_(False),
-                criterion_clause(inner, target_type, base_url, tgt),
-            )
-            ors.append(sa.and_(x.c.target_type == target_type, x.c.target_id.in_(tgt_ids)))
-        sub = sa.select(x.c.rid).where(
-            x.c.resource_type == resource_type, x.c.param == code, sa.or_(*ors)
-        )
-        return res.c.rid.in_(sub)
+        return res.c.rid.in_(chained_rids(criterion, resource_type, base_url))
     if code == "_id":
         ids = res.c.id.in_([unescape(v) for v in criterion.values])
         return sa.not_(ids) if criterion.modifier == "not" else ids
@@ -400,6 +393,24 @@ def criterion_clause(
         return sa.not_(has) if value == "true" else has
     match = res.c.rid.in_(matching_rids(criterion, resource_type, base_url))
     return sa.not_(match) if criterion.modifier == "not" else match
+
+
+def chained_rids(criterion: Criterion, resource_type: str, base_url: str) -> Any:
+    """``SELECT rid`` of the reference index rows whose target meets the chained criterion
+    (``subject:Patient.name=x``)."""
+    x = INDEX_TABLES["reference"].alias()
+    ors = []
+    for target_type, inner in criterion.chain:
+        tgt = resource_table.alias()
+        tgt_ids = sa.select(tgt.c.id).where(
+            tgt.c.resource_type == target_type,
+            tgt.c.deleted.is_(False),
+            criterion_clause(inner, target_type, base_url, tgt),
+        )
+        ors.append(sa.and_(x.c.target_type == target_type, x.c.target_id.in_(tgt_ids)))
+    return sa.select(x.c.rid).where(
+        x.c.resource_type == resource_type, x.c.param == criterion.param.code, sa.or_(*ors)
+    )
 
 
 def is_plain(criterion: Criterion) -> bool:

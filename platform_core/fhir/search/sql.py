@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from platform_core.db.schema import resource_table
 from platform_core.fhir.search import registry, sorting
 from platform_core.fhir.search.clauses import (
+    chained_rids,
     criterion_clause,
     is_plain,
     matching_rids,
@@ -143,8 +144,8 @@ def page_from_index(
     request: SearchRequest, base_url: str, size: int, cursor_rid: int | None, backward: bool
 ) -> Any | None:
     """``SELECT rid`` of one page, read from an index table alone, for a search in ``rid``
-    order that one index lookup decides (one plain criterion, or AND-ed ones on one
-    single-valued parameter, with nothing else narrowing it); None for any other search.
+    order that one index lookup decides (one plain or chained criterion, or AND-ed ones on
+    one single-valued parameter, with nothing else narrowing it); None for any other search.
 
     Such a search otherwise looks up every match in ``fhir_resource`` before keeping the
     page: 1,058 lookups for a birth year at 100k patients, as many as a popular name prefix
@@ -157,11 +158,15 @@ def page_from_index(
         or request.access is not None
         or request.since is not None
         or not request.criteria
-        or not all(is_plain(c) for c in request.criteria)
     ):
         return None
-    if len(request.criteria) == 1:
-        rids = matching_rids(request.criteria[0], request.resource_type, base_url)
+    only = request.criteria[0] if len(request.criteria) == 1 else None
+    if only is not None and only.chain and only.has is None and only.modifier is None:
+        rids = chained_rids(only, request.resource_type, base_url)
+    elif not all(is_plain(c) for c in request.criteria):
+        return None
+    elif only is not None:
+        rids = matching_rids(only, request.resource_type, base_url)
     else:
         groups, rest = single_valued_groups(request)
         if len(groups) != 1 or rest:
