@@ -62,15 +62,21 @@ def create_side_engine(settings: Settings) -> Engine:
     return sa.create_engine(url, **kwargs)
 
 
+NEVER_PREPARE_BY_COUNT = 2**31 - 1
+"""psycopg's ``prepare_threshold``: so many runs before it prepares a statement on its own."""
+
+
 def _pg_connect_args(settings: Settings) -> dict[str, Any]:
-    """psycopg options. Server-side prepared statements are off: after five runs psycopg
-    prepares a statement and PostgreSQL may switch to a generic plan that ignores the actual
-    values, which measured 800 ms instead of 0.4 ms for a token search at a million resources
-    (docs/benchmarks.md#search)."""
+    """psycopg options. psycopg never prepares a statement on its own: after five runs it
+    would, and PostgreSQL may then switch to a generic plan that ignores the actual values,
+    which measured 800 ms instead of 0.4 ms for a token search at a million resources
+    (docs/benchmarks.md#search). A caller may still prepare a statement whose generic plan
+    is right (``cursor.execute(..., prepare=True)``); a threshold of None would forbid
+    that too."""
     return {
         "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
         "connect_timeout": 5,
-        "prepare_threshold": None,
+        "prepare_threshold": NEVER_PREPARE_BY_COUNT,
     }
 
 
