@@ -32,6 +32,8 @@ SIGNING_ALG = "RS256"
 """Access tokens and id tokens are RS256 (required for id tokens by OpenID Connect)."""
 _REFRESH_S = 30.0
 """How long a process trusts its cached key set before looking at the database again."""
+_UNKNOWN_KID_S = 1.0
+"""At most one reload of the key set per this many seconds for tokens naming unknown keys."""
 _VERIFIED_MAX = 4096
 """How many verified tokens a process remembers (:meth:`KeyRing.decode`)."""
 
@@ -63,6 +65,8 @@ class KeyRing:
         self.longest_token = longest_token
         self._lock = threading.Lock()
         self._loaded: _Loaded | None = None
+        self._unknown_kid_at = -1.0e9
+        """``time.monotonic()`` of the last reload made for a ``kid`` not in the key set."""
         self._verified: dict[str, tuple[str, dict[str, Any]]] = {}
         """Tokens whose signature verified, by their exact text: ``(kid, claims)``."""
         self._verified_lock = threading.Lock()
@@ -93,12 +97,17 @@ class KeyRing:
 
     def _state(self, *, need_signing: bool = False, kid: str | None = None) -> _Loaded:
         loaded = self._loaded
-        stale = loaded is None or time.monotonic() - loaded.at > _REFRESH_S
-        missing = loaded is not None and (
-            (need_signing and loaded.signing is None)
-            or (kid is not None and kid not in loaded.kids)
-        )
-        if stale or missing:
+        now = time.monotonic()
+        stale = loaded is None or now - loaded.at > _REFRESH_S
+        unknown_kid = loaded is not None and kid is not None and kid not in loaded.kids
+        if unknown_kid:
+            # A key made by another process since the last load, or a forged token: look
+            # again, but at most once a second, so random kids cannot cost a query each.
+            unknown_kid = now - self._unknown_kid_at > _UNKNOWN_KID_S
+            if unknown_kid:
+                self._unknown_kid_at = now
+        missing = loaded is not None and need_signing and loaded.signing is None
+        if stale or missing or unknown_kid:
             with self._lock:
                 loaded = self._load()
                 if need_signing and loaded.signing is None:

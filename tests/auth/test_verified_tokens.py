@@ -3,6 +3,8 @@ that a full check would refuse."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from datetime import timedelta
 from types import SimpleNamespace
@@ -77,3 +79,24 @@ def test_the_memory_is_bounded(app, monkeypatch):
         keyring.decode(raw)
     assert len(keyring._verified) <= 3
     assert raws[-1] in keyring._verified and raws[0] not in keyring._verified
+
+
+def test_tokens_naming_unknown_keys_reload_the_key_set_at_most_once_a_second(app, monkeypatch):
+    keyring = app.extensions["fireside"].auth.keys
+    good = keyring.sign({"sub": "x"})
+    keyring.decode(good)
+    loads = []
+    real_load = keyring._load
+    monkeypatch.setattr(keyring, "_load", lambda: loads.append(1) or real_load())
+    _, payload, signature = good.split(".")
+    for i in range(20):
+        forged_header = jws.extract_compact(good.encode()).protected | {"kid": f"forged-{i}"}
+        forged = ".".join([_b64(forged_header), payload, signature])
+        with pytest.raises(InvalidToken):
+            keyring.decode(forged)
+    assert len(loads) <= 1
+    assert keyring.decode(good)["sub"] == "x"
+
+
+def _b64(header: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
