@@ -63,3 +63,44 @@ def test_a_chained_search_pages_every_match_once(fhir):
         nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
         url = nxt[0].split("/fhir/", 1)[1] if nxt else ""
     assert found == [o for i, o in enumerate(observations) if i != 2]
+
+
+def test_a_patient_scoped_token_pages_only_its_own_compartment(fhir, fhir_as, counts):
+    mine = fhir.create(named("Mine", "1975-05-05"))["id"]
+    theirs = fhir.create(named("Theirs", "1975-06-06"))["id"]
+    for pid in (mine, theirs, mine):
+        fhir.create(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "bp"},
+                "subject": {"reference": f"Patient/{pid}"},
+            }
+        )
+    client = fhir_as("patient/*.rs", patient=mine)
+    before = counts()
+    assert families(client, "Patient?birthdate=1975&_count=1") == ["Mine"]
+    subjects = set()
+    url = "Observation?subject:Patient.birthdate=1975&_count=1"
+    while url:
+        chained = client.get(url).get_json()
+        subjects |= {e["resource"]["subject"]["reference"] for e in chained.get("entry", [])}
+        nxt = [link["url"] for link in chained["link"] if link["relation"] == "next"]
+        url = nxt[0].split("/fhir/", 1)[1] if nxt else ""
+    assert subjects == {f"Patient/{mine}"}
+    assert client.get("Patient?birthdate=1975").get_json()["total"] == 1
+    assert counts() == before
+
+
+def test_bad_values_and_cursors_are_400_on_the_index_path(fhir, counts):
+    fhir.create(named("Cursor", "1990-01-01"))
+    before = counts()
+    for url in (
+        "Patient?birthdate=ge1990-13-01",
+        "Patient?birthdate=ge1990&birthdate=ltnever",
+        "Patient?name=cur&_cursor=not-a-cursor",
+    ):
+        resp = fhir.get(url)
+        assert resp.status_code == 400, url
+        assert resp.get_json()["resourceType"] == "OperationOutcome"
+    assert counts() == before

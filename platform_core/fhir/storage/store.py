@@ -265,17 +265,24 @@ def insert_next_version(
     )
     if result.rowcount != 1:
         raise StaleVersionError(previous.reference, previous.version_id)
-    stored = StoredResource(
+    stored = _next_version(previous, next_version, last_updated, content)
+    _insert_version(conn, stored, method)
+    return stored
+
+
+def _next_version(
+    previous: StoredResource, version: int, last_updated: datetime, content: str | None
+) -> StoredResource:
+    """``previous``'s next version as written (``content`` None: a delete)."""
+    return StoredResource(
         previous.rid,
         previous.resource_type,
         previous.id,
-        next_version,
+        version,
         last_updated,
         content is None,
         content,
     )
-    _insert_version(conn, stored, method)
-    return stored
 
 
 def write_next_version_indexed(
@@ -334,15 +341,7 @@ def write_next_version_indexed(
     sql = "WITH " + ", ".join(ctes) + " SELECT count(*) FROM u"
     if conn.exec_driver_sql(sql, params).scalar_one() != 1:
         raise StaleVersionError(previous.reference, previous.version_id)
-    return StoredResource(
-        previous.rid,
-        previous.resource_type,
-        previous.id,
-        next_version,
-        last_updated,
-        content is None,
-        content,
-    )
+    return _next_version(previous, next_version, last_updated, content)
 
 
 def _fill_rid(index: dict[str, list[dict[str, Any]]], rid: int) -> None:
