@@ -209,13 +209,15 @@ def tree_stats(root: int) -> ProcStats:
     return ProcStats(alive, rss, pss, cpu)
 
 
-def machine_cpu() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+def machine_cpu() -> tuple[int, int, int]:
+    """(busy, total, steal) jiffies of the whole machine, from /proc/stat. ``steal`` is time
+    the hypervisor gave this virtual machine's cores to someone else; it is not in ``busy``."""
     with open("/proc/stat") as fh:
         values = [int(v) for v in fh.readline().split()[1:]]
     idle = values[3] + values[4]
+    steal = values[7]
     total = sum(values[:8])
-    return total - idle, total
+    return total - idle - steal, total, steal
 
 
 def postgres_backends_cpu(database: str) -> dict[int, float]:
@@ -243,7 +245,8 @@ class CpuMeter:
     ``client_cpu_s``: the load generator; ``other_cpu_s``: everything else that ran on the
     machine meanwhile (PostgreSQL's background processes, and any other work: a figure well
     above ~5% of ``seconds * cores`` means the run was disturbed). ``machine_busy_pct``: share
-    of all cores busy.
+    of all cores busy. ``steal_pct``: share of the cores' time the hypervisor gave to other
+    virtual machines (a run with a large share was starved and its figures are low).
     """
 
     def __init__(self, server: BenchServer) -> None:
@@ -270,6 +273,12 @@ class CpuMeter:
                 f"warning: {other:.1f} of {capacity:.1f} core-seconds went to other processes; "
                 "the machine was not quiet and the figures are low"
             )
+        steal = machine1[2] - self.machine0[2]
+        if total and steal > 0.05 * total:
+            log(
+                f"warning: the hypervisor took {100.0 * steal / total:.0f}% of the cores' time "
+                "for other machines; the figures are low"
+            )
         return {
             "client_cpu_s": round(client_cpu_s, 2),
             "server_cpu_s": round(server, 2),
@@ -278,6 +287,7 @@ class CpuMeter:
             "machine_busy_pct": round(100.0 * (machine1[0] - self.machine0[0]) / total, 1)
             if total
             else 0.0,
+            "steal_pct": round(100.0 * steal / total, 1) if total else 0.0,
         }
 
 

@@ -16,7 +16,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from platform_core.fhir.instants import date_range
-from platform_core.fhir.search.extract import CompiledPath, compile_expression, walk
+from platform_core.fhir.search.extract import (
+    CompiledPath,
+    CompiledPaths,
+    compile_expression,
+    walk,
+)
 from platform_core.fhir.search.model import Criterion, SearchParameterDef
 from platform_core.fhir.search.values import CONVERTERS, normalize
 
@@ -40,9 +45,9 @@ EMPTY_ROW: dict[str, Any] = {
 class CompiledComposite:
     """A composite's node paths and its components' (type, relative paths)."""
 
-    nodes: list[CompiledPath]
+    nodes: CompiledPaths
     """Paths to the nodes; an empty path is the resource itself."""
-    components: tuple[tuple[str, list[CompiledPath]], ...]
+    components: tuple[tuple[str, CompiledPaths], ...]
 
 
 def compile_composite(param: SearchParameterDef, resource_type: str) -> CompiledComposite | None:
@@ -72,23 +77,34 @@ def compile_composite(param: SearchParameterDef, resource_type: str) -> Compiled
         if compiled is None:
             return None
         components.append((kind, compiled))
-    return CompiledComposite(nodes, tuple(components))
+    return CompiledComposite(CompiledPaths.of(nodes), tuple(components))
 
 
 def composite_rows(
-    resource: dict[str, Any], compiled: CompiledComposite, base_url: str
+    resource: dict[str, Any],
+    compiled: CompiledComposite,
+    base_url: str,
+    converted: dict[tuple[int, int], list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The composite index rows of one resource."""
-    nodes = list(walk(resource, compiled.nodes))
+    """The composite index rows of one resource.
+
+    ``converted`` remembers, while one resource is indexed, the values each component path
+    gives on each node: a resource's composites share their components (an Observation's
+    ``code`` belongs to four of them), and the rows are never changed once made.
+    """
+    memo = {} if converted is None else converted
     rows = []
-    for node in nodes:
+    for node in walk(resource, compiled.nodes):
         if not isinstance(node, dict):
             continue
         per_component = []
         for kind, paths in compiled.components:
-            values = [
-                row for value in walk(node, paths) for row in CONVERTERS[kind](value, base_url)
-            ]
+            key = (id(node), id(paths))
+            values = memo.get(key)
+            if values is None:
+                convert = CONVERTERS[kind]
+                values = [row for value in walk(node, paths) for row in convert(value, base_url)]
+                memo[key] = values
             per_component.append([(kind, v) for v in values])
         for combo in itertools.product(*per_component):
             rows.append(_row(combo))

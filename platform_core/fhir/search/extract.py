@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from platform_core.fhir import definitions
@@ -44,9 +44,43 @@ class Step:
     """For ``name`` steps: the type suffix of a choice element (``value`` + ``Quantity``)."""
     choice: bool = False
     """For ``name`` steps without a cast: the element may be a choice written with a suffix."""
+    key: str = field(init=False, default="")
+    """For ``name`` steps: the JSON key looked up (``arg``, plus the cast's suffix)."""
+
+    def __post_init__(self) -> None:
+        cast = self.cast
+        object.__setattr__(self, "key", self.arg + cast[0].upper() + cast[1:] if cast else self.arg)
 
 
 CompiledPath = tuple[Step, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledPaths:
+    """A parameter's compiled ``|``-separated paths, with the top-level elements they start
+    from. Compared by identity: the memo of one resource's indexing keys on it."""
+
+    paths: tuple[CompiledPath, ...]
+    heads: frozenset[str] | None
+    """The top-level element names the paths start from, or None when a path may start
+    anywhere (at the resource itself, with a filter, or at a choice element whose suffix is
+    not known). A resource with none of these elements gets no index rows from the
+    parameter, so writes skip it without walking: most of a type's parameters name elements
+    that a given resource does not have."""
+
+    @classmethod
+    def of(cls, paths: list[CompiledPath]) -> CompiledPaths:
+        """Wrap ``paths`` and work out their heads."""
+        heads: set[str] | None = set()
+        for steps in paths:
+            if not steps or steps[0].kind != "name" or steps[0].choice:
+                heads = None
+                break
+            heads.add(steps[0].key)
+        return cls(tuple(paths), None if heads is None else frozenset(heads))
+
+    def __iter__(self) -> Iterator[CompiledPath]:
+        return iter(self.paths)
 
 
 def _split_steps(text: str) -> list[str] | None:
@@ -113,7 +147,7 @@ def compile_part(part: str, resource_type: str) -> CompiledPath | None:
     return tuple(steps)
 
 
-def compile_expression(expression: str, resource_type: str) -> list[CompiledPath] | None:
+def compile_expression(expression: str, resource_type: str) -> CompiledPaths | None:
     """Compile the parts of ``expression`` that apply to ``resource_type``.
 
     Returns None when some applicable part is outside the subset, so that no parameter is
@@ -128,7 +162,7 @@ def compile_expression(expression: str, resource_type: str) -> list[CompiledPath
         if compiled is None:
             return None
         paths.append(compiled)
-    return paths or None
+    return CompiledPaths.of(paths) if paths else None
 
 
 def _split_union(expression: str) -> list[str]:
@@ -145,36 +179,41 @@ def _split_union(expression: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
-def walk(resource: dict[str, Any], compiled: list[CompiledPath]) -> Iterator[Any]:
+def walk(resource: dict[str, Any], compiled: CompiledPaths) -> Iterator[Any]:
     """Yield every value the compiled paths reach."""
-    for steps in compiled:
+    for steps in compiled.paths:
         nodes: list[Any] = [resource]
         for step in steps:
             if not nodes:
                 break  # most paths end at the first absent element
-            if step.kind == "eq":
+            kind = step.kind
+            if kind == "name":
+                nodes = _children(nodes, step)
+            elif kind == "eq":
                 nodes = [n for n in nodes if isinstance(n, dict) and n.get(step.arg) == step.value]
-                continue
-            if step.kind == "restype":
+            else:  # restype
                 prefix = step.arg + "/"
                 nodes = [n for n in nodes if _references_type(n, prefix)]
-                continue
-            nxt: list[Any] = []
-            key = step.arg + step.cast[0].upper() + step.cast[1:] if step.cast else step.arg
-            for node in nodes:
-                if not isinstance(node, dict):
-                    continue
-                value = node.get(key)
-                if value is None and step.choice:
-                    value = _choice_value(node, step.arg)
-                if value is None:
-                    continue
-                if isinstance(value, list):
-                    nxt.extend(v for v in value if v is not None)
-                else:
-                    nxt.append(value)
-            nodes = nxt
         yield from nodes
+
+
+def _children(nodes: list[Any], step: Step) -> list[Any]:
+    """The values of element ``step`` under each of ``nodes``, lists flattened."""
+    key, choice = step.key, step.choice
+    found: list[Any] = []
+    for node in nodes:
+        if not isinstance(node, dict):
+            continue
+        value = node.get(key)
+        if value is None and choice:
+            value = _choice_value(node, step.arg)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            found.extend(value if None not in value else [v for v in value if v is not None])
+        else:
+            found.append(value)
+    return found
 
 
 def _references_type(node: Any, prefix: str) -> bool:
@@ -213,13 +252,15 @@ def index_rows(
 ) -> dict[str, list[dict[str, Any]]]:
     """All index rows of one resource, grouped by index table (duplicates removed)."""
     rows: dict[str, list[dict[str, Any]]] = {}
+    present = resource.keys()
+    converted: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for param, compiled in params:
-        table = rows.setdefault(param.type, [])
-        seen: set[tuple[Any, ...]] = set()
         if param.type == "composite":
             from platform_core.fhir.search.composite import composite_rows
 
-            for row in composite_rows(resource, compiled, base_url):
+            table = rows.setdefault("composite", [])
+            seen: set[tuple[Any, ...]] = set()
+            for row in composite_rows(resource, compiled, base_url, converted):
                 key = tuple(row.values())
                 if key not in seen:
                     seen.add(key)
@@ -227,6 +268,11 @@ def index_rows(
                         {"rid": rid, "resource_type": resource_type, "param": param.code, **row}
                     )
             continue
+        heads = compiled.heads
+        if heads is not None and heads.isdisjoint(present):
+            continue
+        table = rows.setdefault(param.type, [])
+        seen = set()
         convert = ENCODED.get(param.encoding or "") or CONVERTERS[param.type]
         for value in walk(resource, compiled):
             if param.type == "token" and isinstance(value, dict) and "type" in value:
