@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from platform_core.config import Settings
+from platform_core.db import aliases
 from platform_core.db.engine import after_commit, write_transaction
 from platform_core.db.schema import match_key_table, resource_table
 from platform_core.fhir import definitions, error_codes, jsonio
@@ -337,7 +338,7 @@ class Repository:
         """One page of matches of a parsed search."""
         request.access = self.policy.check(ctx, "search", request.resource_type)
         self._resolve_text(ctx, request)
-        with self._reader(conn) as c:
+        with self._reader(conn) as c, aliases.statements():
             expand_in_criteria(c, request)
             if request.summary == "count":
                 found = Page([], None, None)  # the count alone is asked for
@@ -457,6 +458,8 @@ class Repository:
                     )
                 access = None  # the one resource is in reach
             types = [resource_type] if resource_type else list(definitions.resource_types())
+            with aliases.statements():
+                reach = None if access is None else access.clause(resource_table, types)
             return history_sql.page(
                 c,
                 resource_type,
@@ -465,7 +468,7 @@ class Repository:
                 at=at,
                 count=count,
                 cursor=cursor,
-                reach=None if access is None else access.clause(resource_table, types),
+                reach=reach,
             )
 
     # --- writes ------------------------------------------------------------------------
@@ -718,10 +721,10 @@ class Repository:
                 return bool(answer)
         rids = {r.rid for r in resources}
         types = sorted({r.resource_type for r in resources})
+        with aliases.statements():
+            reach = access.clause(resource_table, types)
         found = conn.execute(
-            sa.select(resource_table.c.rid).where(
-                resource_table.c.rid.in_(rids), access.clause(resource_table, types)
-            )
+            sa.select(resource_table.c.rid).where(resource_table.c.rid.in_(rids), reach)
         ).scalars()
         return set(found) == rids
 

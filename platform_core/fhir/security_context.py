@@ -40,6 +40,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from platform_core.db.aliases import alias
 from platform_core.db.schema import ResourceRow
 from platform_core.fhir import definitions
 from platform_core.fhir.access import AccessFilter, AccessPolicy
@@ -143,7 +144,7 @@ def binary_guard(res: Any, readable: AccessFilter, base_url: str) -> Any:
     ``(resource_type, id)`` unique index."""
     context = sa.select(_SecurityContextOf(res.c.content).label("ctx")).correlate(res).subquery()
     type_, id_ = _split_reference(_ReferenceOf(context.c.ctx), base_url)
-    target = _RESOURCES.alias()
+    target = alias(_RESOURCES)
     in_reach = sa.exists(
         sa.select(sa.literal(1))
         .select_from(target)

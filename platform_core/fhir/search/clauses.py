@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from platform_core.db.aliases import alias
 from platform_core.db.schema import INDEX_TABLES, resource_table
 from platform_core.db.types import DecimalMid
 from platform_core.fhir import error_codes
@@ -350,8 +351,8 @@ def criterion_clause(
         )
     if criterion.has is not None:
         source, ref_code, inner = criterion.has
-        src = resource_table.alias()
-        x = INDEX_TABLES["reference"].alias()
+        src = alias(resource_table)
+        x = alias(INDEX_TABLES["reference"])
         src_rids = sa.select(src.c.rid).where(
             src.c.resource_type == source,
             src.c.deleted.is_(False),
@@ -377,7 +378,7 @@ def criterion_clause(
         (value,) = criterion.values[:1] or ("",)
         if value not in {"true", "false"} or len(criterion.values) != 1:
             raise bad_value(criterion, ",".join(criterion.values), ":missing takes true or false")
-        table = INDEX_TABLES[criterion.param.type].alias()
+        table = alias(INDEX_TABLES[criterion.param.type])
         has = res.c.rid.in_(
             sa.select(table.c.rid).where(
                 table.c.resource_type == resource_type, table.c.param == code
@@ -385,7 +386,7 @@ def criterion_clause(
         )
         if criterion.param.type == "reference":
             # A logical reference (identifier only) is a value too.
-            tokens = INDEX_TABLES["token"].alias()
+            tokens = alias(INDEX_TABLES["token"])
             logical = sa.select(tokens.c.rid).where(
                 tokens.c.resource_type == resource_type, tokens.c.param == f"{code}:identifier"
             )
@@ -398,10 +399,10 @@ def criterion_clause(
 def chained_rids(criterion: Criterion, resource_type: str, base_url: str) -> Any:
     """``SELECT rid`` of the reference index rows whose target meets the chained criterion
     (``subject:Patient.name=x``)."""
-    x = INDEX_TABLES["reference"].alias()
+    x = alias(INDEX_TABLES["reference"])
     ors = []
     for target_type, inner in criterion.chain:
-        tgt = resource_table.alias()
+        tgt = alias(resource_table)
         tgt_ids = sa.select(tgt.c.id).where(
             tgt.c.resource_type == target_type,
             tgt.c.deleted.is_(False),
@@ -426,7 +427,7 @@ def is_plain(criterion: Criterion) -> bool:
 def matching_rids_all(criteria: list[Criterion], resource_type: str, base_url: str = "") -> Any:
     """``SELECT rid`` of index rows that meet every one of several plain criteria on the same
     parameter (only valid for a single-valued parameter: see ``sql._merge_single_valued``)."""
-    table = INDEX_TABLES[criteria[0].param.type].alias()
+    table = alias(INDEX_TABLES[criteria[0].param.type])
     intervals = date_intervals(criteria) if criteria[0].param.type == "date" else None
     both = None if intervals is None else date_span.common(intervals)
     if both is None:
@@ -448,14 +449,14 @@ def matching_rids(criterion: Criterion, resource_type: str, base_url: str) -> An
         return phonetic_matches(criterion, resource_type)
     if criterion.param.type == "reference" and criterion.modifier == "identifier":
         # A Reference's identifier is indexed as a token under "<code>:identifier".
-        table = INDEX_TABLES["token"].alias()
+        table = alias(INDEX_TABLES["token"])
         cond = identifier_condition(criterion, table.c)
         return sa.select(table.c.rid).where(
             table.c.resource_type == resource_type,
             table.c.param == f"{code}:identifier",
             cond,
         )
-    table = INDEX_TABLES[criterion.param.type].alias()
+    table = alias(INDEX_TABLES[criterion.param.type])
     # Identifier types are indexed under "<code>:of-type" as "type-system|type-code|value".
     indexed_as = f"{code}:of-type" if criterion.modifier == "of-type" else code
     cond = CONDITIONS[criterion.param.type](criterion, table.c, base_url)
@@ -548,8 +549,8 @@ def near_condition(criterion: Criterion, c: Any) -> Any:
 
 def list_condition(criterion: Criterion, resource_type: str, res: Any) -> Any:
     """``_list=id``: resources that List/id has as an entry item."""
-    x = INDEX_TABLES["reference"].alias()
-    lists = resource_table.alias()
+    x = alias(INDEX_TABLES["reference"])
+    lists = alias(resource_table)
     list_rids = sa.select(lists.c.rid).where(
         lists.c.resource_type == "List",
         lists.c.deleted.is_(False),

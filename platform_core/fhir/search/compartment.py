@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from platform_core.db.aliases import alias
 from platform_core.db.schema import INDEX_TABLES
 from platform_core.fhir import definitions
 
@@ -72,7 +73,7 @@ def membership_clause(
     ids = [owner_ids] if isinstance(owner_ids, str) else sorted(owner_ids)
     if not ids:
         return sa.false()
-    x = INDEX_TABLES["reference"].alias()
+    x = alias(INDEX_TABLES["reference"])
     pairs = [(t, p) for t in resource_types for p in members(compartment).get(t, ())]
     ors = []
     target = x.c.target_id == ids[0] if len(ids) == 1 else x.c.target_id.in_(ids)

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from platform_core.db.aliases import alias
 from platform_core.db.schema import INDEX_TABLES
 from platform_core.fhir.search.model import Criterion
 from platform_core.fhir.search.values import Row, normalize
@@ -90,7 +91,7 @@ def phonetic_rids(criterion: Criterion, resource_type: str, keys_per_value: list
     table = INDEX_TABLES["string"]
     selects = []
     for keys in keys_per_value:
-        x = table.alias()
+        x = alias(table)
         selects.append(
             sa.select(x.c.rid)
             .where(

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from platform_core.db.aliases import alias
 from platform_core.db.schema import INDEX_TABLES, resource_table
 from platform_core.fhir import error_codes
 from platform_core.fhir.errors import FhirError
@@ -42,7 +43,7 @@ def sort_expression(resource_type: str, param: SearchParameterDef, descending: b
         return R.id
     if param.code == "_lastUpdated":
         return R.last_updated
-    table = INDEX_TABLES[param.type].alias()
+    table = alias(INDEX_TABLES[param.type])
     column = table.c[SORT_COLUMNS[param.type][1 if descending else 0]]
     agg = sa.func.max(column) if descending else sa.func.min(column)
     return (
