@@ -102,4 +102,6 @@ def phonetic_rids(criterion: Criterion, resource_type: str, keys_per_value: list
             .group_by(x.c.rid)
             .having(sa.func.count(sa.distinct(x.c.value_norm)) == len(keys))
         )
-    return selects[0] if len(selects) == 1 else sa.union(*selects)
+    # Always a compound (one select renders without UNION): callers that page or count a
+    # plain lookup in place must not do so with a grouped one.
+    return sa.union(*selects)

@@ -172,9 +172,14 @@ def page_from_index(
         if len(groups) != 1 or rest:
             return None
         rids = matching_rids_all(groups[0], request.resource_type, base_url)
-    found = rids.subquery()
-    rid = next(iter(found.c))
-    page = sa.select(rid).distinct()
+    if isinstance(rids, sa.Select):
+        # Page the index lookup itself: a subquery around it would cost SQLAlchemy a proxy
+        # of its column (as much as building the lookup) for the same plan.
+        rid = rids.selected_columns[0]
+        page = rids.distinct()
+    else:  # a compound of grouped lookups (phonetic matches)
+        rid = next(iter(rids.subquery().c))
+        page = sa.select(rid).distinct()
     if cursor_rid is not None:
         page = page.where(rid < cursor_rid if backward else rid > cursor_rid)
     return page.order_by(rid.desc() if backward else rid.asc()).limit(size + 1)
@@ -196,8 +201,13 @@ def count_matches(conn: Connection, request: SearchRequest, base_url: str) -> in
         and request.since is None
     )
     if single:
-        rids = matching_rids(request.criteria[0], request.resource_type, base_url).subquery()
-        stmt = sa.select(sa.func.count(sa.distinct(rids.c.rid)))
+        rids = matching_rids(request.criteria[0], request.resource_type, base_url)
+        if isinstance(rids, sa.Select):
+            rid = rids.selected_columns[0]
+            stmt = rids.with_only_columns(sa.func.count(sa.distinct(rid)))
+        else:  # a compound of grouped lookups (phonetic matches)
+            found = rids.subquery()
+            stmt = sa.select(sa.func.count(sa.distinct(found.c.rid)))
         return conn.execute(stmt).scalar_one()
     conds = build_where(request, base_url)
     return conn.execute(
