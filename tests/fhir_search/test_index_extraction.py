@@ -15,9 +15,12 @@ import pytest
 from bench import synthetic
 from platform_core.audit.events import audit_event
 from platform_core.audit.records import AuditRecord
+from platform_core.config import Settings
 from platform_core.fhir.search.composite import CompiledComposite
 from platform_core.fhir.search.extract import CompiledPaths, index_rows
-from platform_core.fhir.search.registry import indexed_parameters
+from platform_core.fhir.search.parse import parse_search
+from platform_core.fhir.search.registry import indexed_parameters, is_single_valued, parameters_for
+from platform_core.fhir.search.sql import single_valued_groups
 
 BASE = "http://fireside.test/fhir"
 
@@ -97,3 +100,30 @@ def test_a_resource_with_no_elements_but_its_type_gets_no_rows(resource_type: st
         resource_type, 1, {"resourceType": resource_type}, indexed_parameters(resource_type), BASE
     )
     assert not any(rows.values())
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "code", "single"),
+    [
+        ("Patient", "birthdate", True),
+        ("Patient", "gender", True),
+        ("Observation", "date", True),  # one choice element, effective[x]
+        ("Patient", "name", False),  # a list
+        ("Observation", "value-quantity", False),  # two paths
+        ("Observation", "code-value-quantity", False),  # a composite
+    ],
+)
+def test_single_valued_parameters_are_judged_from_their_one_path(
+    resource_type: str, code: str, single: bool
+) -> None:
+    """AND-ed ranges on a single-valued parameter become one index lookup (``birthdate=ge
+    1980&birthdate=lt1981``: a range scan instead of two half-table lookups)."""
+    assert is_single_valued(resource_type, parameters_for(resource_type)[code]) is single
+
+
+def test_an_and_ed_birthdate_range_is_one_lookup() -> None:
+    request = parse_search(
+        "Patient", [("birthdate", "ge1980-01-01"), ("birthdate", "lt1981-01-01")], Settings()
+    )
+    groups, rest = single_valued_groups(request)
+    assert [len(g) for g in groups] == [2] and rest == []

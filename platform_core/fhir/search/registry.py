@@ -12,7 +12,7 @@ from functools import cache
 
 from platform_core.fhir import definitions
 from platform_core.fhir.search.composite import compile_composite
-from platform_core.fhir.search.extract import compile_expression
+from platform_core.fhir.search.extract import CompiledPaths, compile_expression
 from platform_core.fhir.search.model import SearchParameterDef
 
 INDEXED_TYPES = frozenset(
@@ -107,14 +107,14 @@ def compile_custom(param: SearchParameterDef, resource_type: str) -> object:
 @cache
 def _single_valued(resource_type: str, code: str) -> bool:
     compiled = dict(indexed_parameters(resource_type)).get(parameters_for(resource_type).get(code))
-    if not isinstance(compiled, list) or len(compiled) != 1:
-        return False
+    if not isinstance(compiled, CompiledPaths) or len(compiled.paths) != 1:
+        return False  # a composite, or several paths
     try:
         model = definitions.element_model(resource_type)
     except KeyError:
         return False
     names: list[str] = []
-    for step in compiled[0]:
+    for step in compiled.paths[0]:
         if step.kind != "name":
             return False
         names.append(step.arg)
