@@ -66,7 +66,7 @@ def compile_composite(param: SearchParameterDef, resource_type: str) -> Compiled
             compiled = compile_expression(part, resource_type)
             if compiled is None:
                 return None
-            nodes.extend(compiled)
+            nodes.extend(compiled.paths)
     if not nodes:
         return None
     components = []

@@ -79,9 +79,6 @@ class CompiledPaths:
             heads.add(steps[0].key)
         return cls(tuple(paths), None if heads is None else frozenset(heads))
 
-    def __iter__(self) -> Iterator[CompiledPath]:
-        return iter(self.paths)
-
 
 def _split_steps(text: str) -> list[str] | None:
     """Split on dots outside parentheses."""
