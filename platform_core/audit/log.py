@@ -53,13 +53,24 @@ class AuditLog:
         return len(self._buffer)
 
     def flush(self) -> int:
-        """Write everything buffered now; returns how many records were written."""
+        """Write everything buffered, including what arrives meanwhile; returns how many
+        records were written."""
+        return self._drain(None)
+
+    def _drain(self, limit: int | None) -> int:
+        """Write up to ``limit`` records (all when ``None``) in batches of ``batch_size``.
+
+        The writer thread passes what the buffer held when its round began: records that
+        arrive while a batch is being written wait for the next round. Draining to empty
+        instead would keep a busy server writing batches of the few records that came in
+        during the previous write, at the full per-batch cost each time."""
         written = 0
         with self._flush_lock:
-            while self._buffer:
-                batch = [
-                    self._buffer.popleft() for _ in range(min(self.batch_size, len(self._buffer)))
-                ]
+            while self._buffer and (limit is None or written < limit):
+                size = min(self.batch_size, len(self._buffer))
+                if limit is not None:
+                    size = min(size, limit - written)
+                batch = [self._buffer.popleft() for _ in range(size)]
                 try:
                     self._write(batch)
                 except Exception:
@@ -90,7 +101,7 @@ class AuditLog:
             self._wake.wait(self.interval)
             self._wake.clear()
             try:
-                self.flush()
+                self._drain(len(self._buffer))
             except Exception:
                 log.warning("audit batch not written yet; will retry (%d pending)", self.pending())
                 self._stop.wait(self.interval * 4)
