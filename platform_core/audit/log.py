@@ -27,9 +27,17 @@ class AuditLog:
     """Buffers :class:`AuditRecord` objects and writes them as AuditEvent resources."""
 
     def __init__(
-        self, repository: Repository, *, interval: float = 0.5, batch_size: int = 500
+        self,
+        repository: Repository,
+        *,
+        interval: float = 0.5,
+        batch_size: int = 500,
+        background: bool = True,
     ) -> None:
+        """``background=False``: no writer thread; records wait for :meth:`flush` (or
+        :meth:`close`), for callers that decide themselves when to write."""
         self.repository = repository
+        self.background = background
         self.interval = interval
         self.batch_size = batch_size
         self._buffer: deque[AuditRecord] = deque()
@@ -43,6 +51,8 @@ class AuditLog:
     def record(self, record: AuditRecord) -> None:
         """Queue ``record``; it is written within ``interval`` seconds."""
         self._buffer.append(record)
+        if not self.background:
+            return
         if self._thread is None:
             self._start()
         if len(self._buffer) >= self.batch_size:

@@ -9,8 +9,11 @@ def serve(host: str, port: int, workers: int, threads: int) -> int:
     """Serve the app until interrupted."""
     if workers <= 0:
         from platform_core.app import create_app
+        from platform_core.serving import prepare_to_serve
 
-        create_app().run(host=host, port=port, threaded=True)
+        app = create_app()
+        prepare_to_serve(app)
+        app.run(host=host, port=port, threaded=True)
         return 0
     from gunicorn.app.base import BaseApplication
 
@@ -29,8 +32,11 @@ def serve(host: str, port: int, workers: int, threads: int) -> int:
 
         def load(self) -> Any:
             from platform_core.app import create_app
+            from platform_core.serving import prepare_to_serve
 
-            return create_app()
+            app = create_app()
+            prepare_to_serve(app)
+            return app
 
     _Gunicorn().run()
     return 0
