@@ -103,6 +103,30 @@ def truncate_error(text: str) -> str:
 # --- writing jobs --------------------------------------------------------------------
 
 
+# The statements every job goes through are built once: building one per call
+# (``insert(t).values(...)``, ``select(t).where(t.c.id == job_id)``) costs SQLAlchemy more
+# CPU than executing it (about 190 against 65 µs for an insert on PostgreSQL).
+_INSERT = sa.insert(t).returning(t.c.id)
+_INSERT_UNLESS_KEY_TAKEN = {
+    name: dialect.insert(t)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(t.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_JOB_ID = sa.bindparam("job_id")
+_LOCK = sa.select(t).where(t.c.id == _JOB_ID).with_for_update()
+_MARK_RUNNING = (
+    sa.update(t)
+    .where(t.c.id == _JOB_ID)
+    .values(state=DISPATCHED, dispatched_at=sa.bindparam("now"))
+)
+_MARK_DONE = (
+    sa.update(t)
+    .where(t.c.id == _JOB_ID)
+    .values(state=DONE, attempts=sa.bindparam("attempts"), finished_at=sa.bindparam("now"))
+)
+
+
 def insert(
     conn: Connection,
     *,
@@ -123,35 +147,28 @@ def insert(
         "created_at": now,
     }
     if key is None:
-        return int(conn.execute(sa.insert(t).values(values).returning(t.c.id)).scalar_one())
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(t)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(t)
-    else:  # pragma: no cover - only the two supported databases
-        raise RuntimeError(f"unsupported database {dialect}")
-    stmt = stmt.values(values).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    found = conn.execute(stmt.returning(t.c.id)).scalar_one_or_none()
+        return int(conn.execute(_INSERT, values).scalar_one())
+    statement = _INSERT_UNLESS_KEY_TAKEN.get(conn.dialect.name)
+    if statement is None:  # pragma: no cover - only the two supported databases
+        raise RuntimeError(f"unsupported database {conn.dialect.name}")
+    found = conn.execute(statement, values).scalar_one_or_none()
     return None if found is None else int(found)
 
 
 def lock(conn: Connection, job_id: int) -> Any:
     """The row of ``job_id``, locked until the transaction ends (None when absent)."""
-    return conn.execute(sa.select(t).where(t.c.id == job_id).with_for_update()).one_or_none()
+    return conn.execute(_LOCK, {"job_id": job_id}).one_or_none()
 
 
 def mark_running(conn: Connection, job_id: int, *, now: datetime) -> None:
     """A job without a transaction starts its run: dispatched as of now, so the sweeper
     leaves it alone for one lease (and hands it over again if the runner dies)."""
-    conn.execute(sa.update(t).where(t.c.id == job_id).values(state=DISPATCHED, dispatched_at=now))
+    conn.execute(_MARK_RUNNING, {"job_id": job_id, "now": now})
 
 
 def mark_done(conn: Connection, job_id: int, *, attempts: int, now: datetime) -> None:
     """The job's run committed with this transaction."""
-    conn.execute(
-        sa.update(t).where(t.c.id == job_id).values(state=DONE, attempts=attempts, finished_at=now)
-    )
+    conn.execute(_MARK_DONE, {"job_id": job_id, "attempts": attempts, "now": now})
 
 
 def record_failure(
