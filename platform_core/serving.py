@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import gc
 
-from flask import Flask
-
 from platform_core.fhir.definitions import (
     element_model,
     invariants,
@@ -24,16 +22,20 @@ from platform_core.fhir.definitions import (
     resource_types,
     search_parameters,
 )
+from platform_core.fhir.search.registry import OFFICIAL
 
 
-def prepare_to_serve(app: Flask) -> None:
-    """Load the lazily built state every worker ends up with, then freeze the heap."""
-    registry = app.extensions["fireside"].repository.registry()
+def prepare_to_serve() -> None:
+    """Load the lazily built state every worker ends up with, then freeze the heap; call
+    it once the app is built.
+
+    Only static state is loaded, never from the database: a worker must boot (and answer
+    503 on ``/readyz``) while its database is away."""
     search_parameters()
     invariants()
     required_value_sets()
     for resource_type in resource_types():
         element_model(resource_type)
-        registry.indexed_parameters(resource_type)
+        OFFICIAL.indexed_parameters(resource_type)
     gc.collect()
     gc.freeze()

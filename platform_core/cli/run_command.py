@@ -12,7 +12,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> int:
         from platform_core.serving import prepare_to_serve
 
         app = create_app()
-        prepare_to_serve(app)
+        prepare_to_serve()
         app.run(host=host, port=port, threaded=True)
         return 0
     from gunicorn.app.base import BaseApplication
@@ -35,7 +35,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> int:
             from platform_core.serving import prepare_to_serve
 
             app = create_app()
-            prepare_to_serve(app)
+            prepare_to_serve()
             return app
 
     _Gunicorn().run()

@@ -45,11 +45,11 @@ def _audited_reads(db: sa.Engine, reference: str) -> int:
     )
 
 
-def test_prepare_to_serve_loads_the_definitions_and_freezes_the_heap(app: Flask) -> None:
+def test_prepare_to_serve_loads_the_definitions_and_freezes_the_heap() -> None:
     element_model.cache_clear()
     frozen_before = gc.get_freeze_count()
     try:
-        prepare_to_serve(app)
+        prepare_to_serve()
         assert gc.get_freeze_count() > frozen_before + 100_000
         assert element_model.cache_info().currsize > 100  # every resource type's model
     finally:
@@ -99,3 +99,40 @@ def test_gunicorn_worker_serves_reads_and_flushes_its_audit_at_shutdown(
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
     assert _audited_reads(db, reference) == 1, log.read_text()
+
+
+def test_gunicorn_worker_boots_while_the_database_is_away(tmp_path: Path) -> None:
+    port, dead_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "FIRESIDE_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{dead_port}/none",
+        "FIRESIDE_BASE_URL": BASE,
+    }
+    log = tmp_path / "server.log"
+    command = [sys.executable, "manage.py", "run", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*command, "--workers", "1", "--no-migrate"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5):
+                    raise AssertionError("ready without a database")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 503, log.read_text()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            assert resp.status == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
