@@ -23,7 +23,9 @@ def serve(host: str, port: int, workers: int, threads: int) -> int:
                 "bind": f"{host}:{port}",
                 "workers": workers,
                 "threads": threads,
-                "worker_class": "gthread" if threads > 1 else "sync",
+                "worker_class": "gthread"
+                if threads > 1
+                else "platform_core.web.gunicorn_worker.PromptCloseSyncWorker",
                 "accesslog": None,
                 "keepalive": 5,
             }
