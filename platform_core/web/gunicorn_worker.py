@@ -18,7 +18,6 @@ end and the socket holds no unread byte, and otherwise keeps gunicorn's staged c
 from __future__ import annotations
 
 import socket
-import weakref
 from typing import Any
 
 from gunicorn import util
@@ -54,7 +53,9 @@ class PromptCloseSyncWorker(SyncWorker):  # type: ignore[misc]
     read to its end (see the module docstring)."""
 
     def init_process(self) -> None:
-        self._finished: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        # The connection whose request was read to its end (one at a time: a sync worker
+        # serves one connection at a time).
+        self._finished: socket.socket | None = None
         # The sync worker calls util.close_graceful(client) in its own code; this process
         # is the worker's alone, so the module function is replaced for it.
         util.close_graceful = self._close
@@ -64,12 +65,10 @@ class PromptCloseSyncWorker(SyncWorker):  # type: ignore[misc]
         try:
             super().handle_request(listener, req, client, addr)
         finally:
-            if _read_to_end(req):
-                self._finished.add(client)
+            self._finished = client if _read_to_end(req) else None
 
     def _close(self, sock: Any, timeout: float = 2.0, max_drain: int = 65536) -> None:
-        finished = sock in self._finished
-        self._finished.discard(sock)
+        finished, self._finished = self._finished is sock, None
         if finished and _nothing_pending(sock):
             sock.close()
             return
