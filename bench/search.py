@@ -721,8 +721,10 @@ class _CaptureConnection:
     def __init__(self) -> None:
         self.statement: Any = None
 
-    def execute(self, statement: Any, *_args: Any, **_kwargs: Any) -> Any:
-        self.statement = statement
+    def execute(self, statement: Any, params: Any = None, **_kwargs: Any) -> Any:
+        # A statement from a shape's template carries the values of the search that built
+        # it: bind this search's own.
+        self.statement = statement.params(params) if params else statement
         raise _Captured
 
 

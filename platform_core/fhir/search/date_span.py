@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.functions import FunctionElement
 
 from platform_core.db.types import UTCDateTime
@@ -94,5 +95,12 @@ def common(intervals: list[Bounds]) -> Bounds | None:
 
 def overlaps(low_col: Any, high_col: Any, interval: Bounds) -> Any:
     """The pre-filter: the stored span overlaps ``interval``."""
-    start, end = (sa.null() if b is None else sa.literal(b, UTCDateTime) for b in interval)
+    start, end = (_bound(b) for b in interval)
     return SpanOverlaps(low_col, high_col, start, end)
+
+
+def _bound(end: Any) -> Any:
+    """An interval end as SQL: NULL when open; a bind parameter passes through."""
+    if end is None:
+        return sa.null()
+    return end if isinstance(end, BindParameter) else sa.literal(end, UTCDateTime)

@@ -7,6 +7,7 @@ so a deep page costs what the first does and concurrent writes never shift a pag
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,6 +25,8 @@ from platform_core.fhir.search.clauses import (
 )
 from platform_core.fhir.search.compartment import membership_clause
 from platform_core.fhir.search.model import Criterion, SearchRequest
+from platform_core.fhir.search.slots import slot
+from platform_core.fhir.search.statement_cache import TEMPLATES, criterion_parts, group_parts
 from platform_core.fhir.storage.records import StoredResource
 
 R = resource_table.c
@@ -96,7 +99,6 @@ def run_search(
 ) -> Page:
     """One page of matches, read forward (or backward from a ``previous`` cursor)."""
     size = request.count if limit is None else limit
-    columns = [R.rid, R.resource_type, R.id, R.version_id, R.last_updated, R.deleted, R.content]
     keys = [
         (sorting.sort_expression(request.resource_type, param, desc), desc)
         for param, desc in request.sort
@@ -106,23 +108,13 @@ def run_search(
     rid: int | None = None
     if request.cursor is not None:
         values, rid, backward = sorting.decode_cursor(request.cursor, len(keys))
-    decided = None if keys else page_from_index(request, base_url, size, rid, backward)
-    if decided is None:
-        conds = build_where(request, base_url)
-    else:
-        conds = [*build_where(replace(request, criteria=[]), base_url), R.rid.in_(decided)]
-    if rid is not None:
-        conds.append(
-            sorting.before(keys, values, rid) if backward else sorting.after(keys, values, rid)
-        )
-    labelled = [expr.label(f"sort_{i}") for i, (expr, _) in enumerate(keys)]
-    stmt = (
-        sa.select(*columns, *labelled)
-        .where(*conds)
-        .order_by(*sorting.order_by(keys, backward=backward))
-        .limit(size + 1)
-    )
-    rows = list(conn.execute(stmt).all())
+
+    def build() -> Any:
+        return _page_statement(request, base_url, size, keys, values, rid, backward)
+
+    found = None if keys else _templated(request, base_url, size, rid, backward, build)
+    stmt, params = (build(), {}) if found is None else found
+    rows = list(conn.execute(stmt, params).all())
     more = len(rows) > size
     rows = rows[:size]
     if backward:
@@ -140,18 +132,103 @@ def run_search(
     )
 
 
-def page_from_index(
-    request: SearchRequest, base_url: str, size: int, cursor_rid: int | None, backward: bool
-) -> Any | None:
-    """``SELECT rid`` of one page, read from an index table alone, for a search in ``rid``
-    order that one index lookup decides (one plain or chained criterion, or AND-ed ones on
-    one single-valued parameter, with nothing else narrowing it); None for any other search.
+COLUMNS = (R.rid, R.resource_type, R.id, R.version_id, R.last_updated, R.deleted, R.content)
+"""What a page reads of each match (:class:`StoredResource`), then its sort values."""
 
-    Such a search otherwise looks up every match in ``fhir_resource`` before keeping the
-    page: 1,058 lookups for a birth year at 100k patients, as many as a popular name prefix
-    has matches. Index rows exist only for the current version of live resources (deletes
-    remove them), so the index table's own ``rid`` order gives the same page.
-    """
+
+def _page_statement(
+    request: SearchRequest,
+    base_url: str,
+    size: int,
+    keys: list[tuple[Any, bool]],
+    values: list[Any],
+    rid: int | None,
+    backward: bool,
+) -> Any:
+    decided = None if keys else page_from_index(request, base_url, size, rid, backward)
+    if decided is None:
+        conds = build_where(request, base_url)
+    else:
+        conds = [*build_where(replace(request, criteria=[]), base_url), R.rid.in_(decided)]
+    if rid is not None:
+        at = slot(rid)
+        conds.append(
+            sorting.before(keys, values, at) if backward else sorting.after(keys, values, at)
+        )
+    labelled = [expr.label(f"sort_{i}") for i, (expr, _) in enumerate(keys)]
+    return (
+        sa.select(*COLUMNS, *labelled)
+        .where(*conds)
+        .order_by(*sorting.order_by(keys, backward=backward))
+        .limit(size + 1)
+    )
+
+
+def _templated(
+    request: SearchRequest,
+    base_url: str,
+    size: int,
+    rid: int | None,
+    backward: bool,
+    build: Callable[[], Any],
+) -> tuple[Any, dict[str, Any]] | None:
+    """The statement of an unsorted search from its shape's template, with its bind values;
+    None when the search must be built afresh (see :mod:`.statement_cache`)."""
+    if request.compartment is not None or request.access is not None or request.since is not None:
+        return None
+    if request.resource_type == "*":
+        return None
+    lookup = index_lookup(request)
+    if lookup is not None:
+        parts = _lookup_parts(lookup, base_url)
+        cursors = 2  # the page's lookup and the outer query both start after the cursor
+    else:
+        parts = _where_parts(request, base_url)
+        cursors = 1
+    if parts is None:
+        return None
+    shape, values = parts
+    if rid is not None:
+        values = [*values, *[rid] * cursors]
+    key = (request.resource_type, size + 1, None if rid is None else backward, shape)
+    template = TEMPLATES.get(key, values, build)
+    return None if template is None else (template.statement, template.params(values))
+
+
+def _lookup_parts(lookup: IndexLookup, base_url: str) -> Any:
+    if lookup.kind == "group":
+        parts = group_parts(lookup.criteria)
+    else:
+        parts = criterion_parts(lookup.criteria[0], base_url)
+    return None if parts is None else (("page", lookup.kind, parts[0]), parts[1])
+
+
+def _where_parts(request: SearchRequest, base_url: str) -> Any:
+    """The parts of a search built by :func:`build_where`, in its order: merged groups,
+    then the other criteria."""
+    groups, rest = single_valued_groups(request)
+    shapes = []
+    values: list[Any] = []
+    for found in [*(group_parts(g) for g in groups), *(criterion_parts(c, base_url) for c in rest)]:
+        if found is None:
+            return None
+        shapes.append(found[0])
+        values.extend(found[1])
+    return ("where", tuple(shapes)), values
+
+
+@dataclass(frozen=True)
+class IndexLookup:
+    """A search that one index lookup decides: ``chain`` (one chained criterion), ``one``
+    (one plain criterion) or ``group`` (AND-ed criteria on one single-valued parameter)."""
+
+    kind: str
+    criteria: list[Criterion]
+
+
+def index_lookup(request: SearchRequest) -> IndexLookup | None:
+    """How one index lookup decides the search in ``rid`` order, with nothing else narrowing
+    it; None for any other search."""
     if (
         request.resource_type == "*"
         or request.compartment is not None
@@ -161,17 +238,41 @@ def page_from_index(
     ):
         return None
     only = request.criteria[0] if len(request.criteria) == 1 else None
-    if only is not None and only.chain and only.has is None and only.modifier is None:
-        rids = chained_rids(only, request.resource_type, base_url)
-    elif not all(is_plain(c) for c in request.criteria):
+    if only is not None and only.chain and only.has is None:
+        # A chain's modifier is its target type (``subject:Patient.name``), already in
+        # ``chain``.
+        return IndexLookup("chain", [only])
+    if not all(is_plain(c) for c in request.criteria):
         return None
-    elif only is not None:
-        rids = matching_rids(only, request.resource_type, base_url)
+    if only is not None:
+        return IndexLookup("one", [only])
+    groups, rest = single_valued_groups(request)
+    if len(groups) != 1 or rest:
+        return None
+    return IndexLookup("group", groups[0])
+
+
+def page_from_index(
+    request: SearchRequest, base_url: str, size: int, cursor_rid: int | None, backward: bool
+) -> Any | None:
+    """``SELECT rid`` of one page, read from an index table alone, for a search in ``rid``
+    order that :func:`index_lookup` says one lookup decides; None for any other search.
+
+    Such a search otherwise looks up every match in ``fhir_resource`` before keeping the
+    page: 1,058 lookups for a birth year at 100k patients, as many as a popular name prefix
+    has matches. Index rows exist only for the current version of live resources (deletes
+    remove them), so the index table's own ``rid`` order gives the same page.
+    """
+    lookup = index_lookup(request)
+    if lookup is None:
+        return None
+    rtype = request.resource_type
+    if lookup.kind == "chain":
+        rids = chained_rids(lookup.criteria[0], rtype, base_url)
+    elif lookup.kind == "one":
+        rids = matching_rids(lookup.criteria[0], rtype, base_url)
     else:
-        groups, rest = single_valued_groups(request)
-        if len(groups) != 1 or rest:
-            return None
-        rids = matching_rids_all(groups[0], request.resource_type, base_url)
+        rids = matching_rids_all(lookup.criteria, rtype, base_url)
     if isinstance(rids, sa.Select):
         # Page the index lookup itself: a subquery around it would cost SQLAlchemy a proxy
         # of its column (as much as building the lookup) for the same plan.
@@ -181,7 +282,8 @@ def page_from_index(
         rid = next(iter(rids.subquery().c))
         page = sa.select(rid).distinct()
     if cursor_rid is not None:
-        page = page.where(rid < cursor_rid if backward else rid > cursor_rid)
+        at = slot(cursor_rid)
+        page = page.where(rid < at if backward else rid > at)
     return page.order_by(rid.desc() if backward else rid.asc()).limit(size + 1)
 
 
