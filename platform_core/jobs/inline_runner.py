@@ -7,6 +7,10 @@ of 3.8 ms in-process on PostgreSQL, and a password-reset page that mails answere
 address with an account than for one without. ``jobs_inline_sync = true`` keeps jobs in the
 committing thread (tests that read a job's effect right after a request use it).
 
+When jobs queue up (the thread is busier than the requests that feed it), it takes up to
+``MAX_BATCH`` of them at once and hands them over together, so that they can share one
+transaction (:func:`platform_core.jobs.running.run_batch`).
+
 Nothing is lost if the process dies first: the jobs are in the outbox, and another process's
 sweeper takes them over after ``jobs_lease_s``.
 """
@@ -20,11 +24,16 @@ from collections.abc import Callable, Sequence
 
 log = logging.getLogger(__name__)
 
+MAX_BATCH = 20
+"""Jobs handed over at once at most: a batch holds its transaction (on SQLite, the database's
+write lock) for all of its jobs, and a failing job makes the whole batch run again one by one."""
+
 
 class InlineRunner:
-    """A single daemon thread running job ids through ``run`` in arrival order."""
+    """A single daemon thread running job ids through ``run`` in arrival order, in batches
+    of what has queued up."""
 
-    def __init__(self, run: Callable[[int], None]) -> None:
+    def __init__(self, run: Callable[[list[int]], None]) -> None:
         self._run = run
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -64,12 +73,20 @@ class InlineRunner:
 
     def _loop(self) -> None:
         while True:
-            job_id = self._queue.get()
+            batch = [self._queue.get()]
+            while batch[-1] is not None and len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            ids = [job_id for job_id in batch if job_id is not None]
             try:
-                if job_id is None:
-                    return
-                self._run(job_id)
+                if ids:
+                    self._run(ids)
             except Exception:  # never let one job end the thread
-                log.exception("inline job %s failed to run; the sweeper will retry it", job_id)
+                log.exception("inline jobs %s failed to run; the sweeper will retry them", ids)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
+            if batch[-1] is None:
+                return

@@ -125,6 +125,13 @@ _MARK_DONE = (
     .where(t.c.id == _JOB_ID)
     .values(state=DONE, attempts=sa.bindparam("attempts"), finished_at=sa.bindparam("now"))
 )
+_JOB_IDS = sa.bindparam("job_ids", expanding=True)
+_LOCK_MANY = sa.select(t).where(t.c.id.in_(_JOB_IDS)).order_by(t.c.id).with_for_update()
+_MARK_DONE_MANY = (
+    sa.update(t)
+    .where(t.c.id.in_(_JOB_IDS))
+    .values(state=DONE, attempts=t.c.attempts + 1, finished_at=sa.bindparam("now"))
+)
 
 
 def insert(
@@ -160,6 +167,11 @@ def lock(conn: Connection, job_id: int) -> Any:
     return conn.execute(_LOCK, {"job_id": job_id}).one_or_none()
 
 
+def lock_many(conn: Connection, job_ids: Sequence[int]) -> list[Any]:
+    """The rows of ``job_ids`` that exist, in id order, locked until the transaction ends."""
+    return list(conn.execute(_LOCK_MANY, {"job_ids": list(job_ids)}))
+
+
 def mark_running(conn: Connection, job_id: int, *, now: datetime) -> None:
     """A job without a transaction starts its run: dispatched as of now, so the sweeper
     leaves it alone for one lease (and hands it over again if the runner dies)."""
@@ -169,6 +181,13 @@ def mark_running(conn: Connection, job_id: int, *, now: datetime) -> None:
 def mark_done(conn: Connection, job_id: int, *, attempts: int, now: datetime) -> None:
     """The job's run committed with this transaction."""
     conn.execute(_MARK_DONE, {"job_id": job_id, "attempts": attempts, "now": now})
+
+
+def mark_done_many(conn: Connection, job_ids: Sequence[int], *, now: datetime) -> None:
+    """Jobs whose runs committed with this transaction, each after one more attempt (their
+    rows are locked by it, see :func:`lock_many`)."""
+    if job_ids:
+        conn.execute(_MARK_DONE_MANY, {"job_ids": list(job_ids), "now": now})
 
 
 def record_failure(

@@ -9,6 +9,10 @@ the attempt: the next try ``min(backoff_s * 2**(attempt-1), backoff_max_s)`` sec
 (plus up to 10% jitter), or ``failed`` after ``max_attempts``, or at once when the job
 raised :class:`~platform_core.jobs.definitions.PermanentFailure`.
 
+:func:`run_batch` runs several transactional jobs in one such transaction (the inline
+thread's backlog, the inline sweeper's claims); if any of them raises, the batch rolls back
+and each job is run alone by :func:`run_job`.
+
 A job defined with ``transactional=False`` is run between two short transactions instead:
 the first locks the row, checks it as above and marks it dispatched now (so no sweeper hands
 it over again within the lease), the second marks it done; the run itself holds neither.
@@ -20,7 +24,7 @@ import json
 import logging
 import random
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -85,6 +89,46 @@ def run_job(db: Engine, definitions: Mapping[str, JobDefinition], core: Any, job
         if attempt == 0:
             raise  # the row could not even be read: nothing ran, nothing to record
         return _record_failure(db, job_id, definition, exc)
+
+
+def run_batch(
+    db: Engine, definitions: Mapping[str, JobDefinition], core: Any, job_ids: Sequence[int]
+) -> list[int]:
+    """Run the transactional jobs among ``job_ids`` in one write transaction and mark them
+    done in it; the ids left to :func:`run_job` one at a time.
+
+    For jobs that queue up behind each other (the inline thread under load) this saves
+    every job but one its own transaction: its ``BEGIN``, row lock, "done" update and
+    commit. Finished jobs and retries not due are skipped as :func:`run_job` skips them;
+    jobs without a transaction are left to run alone. If any job raises, the whole batch
+    rolls back (nothing of it happened) and every id is left to run alone, so the failure
+    is recorded against the job that failed and the others run once, as they would have.
+    """
+    alone: list[int] = []
+    try:
+        with write_transaction(db) as conn:
+            ran = []
+            for row in outbox.lock_many(conn, job_ids):
+                if row.state in (DONE, FAILED) or _retry_not_due(row):
+                    continue
+                definition = definitions.get(row.name)
+                if definition is None or not definition.transactional:
+                    alone.append(row.id)
+                    continue
+                context = JobContext(
+                    row.id, row.name, json.loads(row.payload), row.attempts + 1, conn, core
+                )
+                definition.run(context)
+                ran.append(row.id)
+            outbox.mark_done_many(conn, ran, now=now_utc())
+    except Exception as exc:
+        log.info(
+            "a batch of %d jobs rolled back (%s); running them one at a time",
+            len(job_ids),
+            type(exc).__name__,
+        )
+        return list(job_ids)
+    return alone
 
 
 def _record_failure(

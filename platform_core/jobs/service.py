@@ -6,9 +6,11 @@ Flow of one job:
    that asks for the job) and registers an after-commit callback; a rollback takes the row
    with it and the callback never runs.
 2. After the commit, :meth:`Jobs.dispatch` hands the new ids over. Inline (no broker, the
-   embedded default) it runs them right away in the committing thread. With a broker it
-   marks them ``dispatched`` and publishes one message per job; if the broker is down the
-   rows go back to ``pending`` and the write that enqueued them is not affected.
+   embedded default) it gives them to the process's inline-jobs thread, which runs what has
+   queued up together (``jobs_inline_sync`` runs them in the committing thread instead).
+   With a broker it marks them ``dispatched`` and publishes one message per job; if the
+   broker is down the rows go back to ``pending`` and the write that enqueued them is not
+   affected.
 3. :meth:`Jobs.run` runs a job in one write transaction that locks its row, calls the
    job with that transaction as ``ctx.conn``, and marks it done: the job's database
    effects commit together with "done", so they happen exactly once. A failure rolls them
@@ -33,9 +35,9 @@ from platform_core.db.engine import AFTER_COMMIT, WRITE_OPTION, after_commit, wr
 from platform_core.fhir.instants import format_instant, now_utc
 from platform_core.jobs import outbox
 from platform_core.jobs.definitions import JobDefinition
-from platform_core.jobs.inline_runner import InlineRunner
+from platform_core.jobs.inline_runner import MAX_BATCH, InlineRunner
 from platform_core.jobs.outbox import JobRecord
-from platform_core.jobs.running import run_job
+from platform_core.jobs.running import run_batch, run_job
 from platform_core.jobs.schema import FAILED, KEY_LENGTH, NAME_LENGTH, STATES
 from platform_core.plugin_api import ResourceChange
 
@@ -116,7 +118,7 @@ class Jobs:
         self._schedule_marks: dict[str, int] = {}
         self._background: BackgroundSweeper | None = None
         self._sync = settings.jobs_inline_sync
-        self._runner = InlineRunner(self._run_logged)
+        self._runner = InlineRunner(self._run_together)
 
     @classmethod
     def build(cls, settings: Settings, db: Engine, plugins: PluginHost) -> Jobs:
@@ -273,8 +275,8 @@ class Jobs:
             if not ids:
                 return handed
             if self._publisher is None:
-                for job_id in ids:
-                    self._run_logged(job_id)
+                for start in range(0, len(ids), MAX_BATCH):
+                    self._run_together(ids[start : start + MAX_BATCH])
                 published = len(ids)
             else:
                 published = self._publish(ids, now)
@@ -314,6 +316,18 @@ class Jobs:
         """Wait until the inline jobs handed to this process's runner thread have run (tests,
         shutdown); False when ``timeout`` passed first."""
         return self._runner.drain(timeout)
+
+    def _run_together(self, ids: list[int]) -> None:
+        """Run jobs that were handed over together, in one transaction where they can
+        share it (:func:`~platform_core.jobs.running.run_batch`), else one at a time."""
+        alone = ids
+        if len(ids) > 1:
+            try:
+                alone = run_batch(self.db, self.definitions, self.core, ids)
+            except Exception:
+                log.exception("jobs %s could not be run together; running them alone", ids)
+        for job_id in alone:
+            self._run_logged(job_id)
 
     def _run_logged(self, job_id: int) -> None:
         try:
