@@ -6,7 +6,8 @@ On a scratch PostgreSQL database and a gunicorn server (as :mod:`bench.ingest`):
    varied, partly accented name and a birthDate spread over 90 years, 1-2 Encounters, 5-6
    Observations with one of eight LOINC codes, a Condition and a MedicationRequest) as
    transaction Bundles of ``--patients-per-bundle`` patients from ``--load-clients`` threads,
-   in stages (``--stages 0.1,0.5,1``: 10%, 50% and 100% of the patients), then runs
+   in stages (``--stages 0.1,0.5,1``: 10%, 50% and 100% of the patients), waits until the
+   global search's indexing jobs have caught up (``jobs_caught_up_after_s``), then runs
    ``VACUUM (ANALYZE)``. After each stage but the last it measures the throughput of
    ``Patient?name=`` and ``Patient?birthdate=`` searches, to show whether it stays flat as the
    tables grow.
@@ -365,6 +366,33 @@ def database_size(srv: SearchServer) -> dict[str, Any]:
         "database_mb": round((total[0] if total else 0) / 2**20, 1),
         "tables": {str(n): {"mb": round(s / 2**20, 1), "rows": int(r)} for n, s, r in rows},
     }
+
+
+CATCH_UP_TIMEOUT_S = 3600.0
+
+
+def wait_for_jobs(srv: SearchServer) -> float:
+    """Wait until the outbox holds no pending or dispatched job; its seconds.
+
+    Every Patient a load creates enqueues a global-search indexing job, which the server's
+    inline-jobs threads run after the commit. Under a bulk load they fall behind, and a
+    query phase measured while they catch up also measures them (the searches came out at
+    half their rate in such runs): so each stage waits here, and reports how long the
+    global search took to catch up with the load."""
+    started = time.perf_counter()
+    query = "SELECT count(*) FROM job_outbox WHERE state IN ('pending', 'dispatched')"
+    with db_connect(srv) as conn:
+        while True:
+            row = conn.execute(query).fetchone()
+            left = int(row[0]) if row else 0
+            if left == 0:
+                break
+            if time.perf_counter() - started > CATCH_UP_TIMEOUT_S:
+                raise RuntimeError(f"{left} jobs still waiting after {CATCH_UP_TIMEOUT_S:.0f}s")
+            time.sleep(1.0)
+    seconds = time.perf_counter() - started
+    log(f"jobs caught up {seconds:.1f}s after the load")
+    return round(seconds, 1)
 
 
 def vacuum_analyze(srv: SearchServer) -> float:
@@ -1038,9 +1066,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["database"] = srv.database.name if (args.keep_db or args.reuse_db) else "scratch"
         loads: list[dict[str, Any]] = []
         vacuums: list[float] = []
+        catch_ups: list[float] = []
         growth: list[dict[str, Any]] = []
         if args.reuse_db:
             stops: list[int] = []
+            result["jobs_caught_up_after_s"] = wait_for_jobs(srv)
         else:
             stops = _stages(args.patients, args.stages)
             result["patients_per_bundle"] = args.patients_per_bundle
@@ -1054,6 +1084,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )
             loaded = stop
+            catch_ups.append(wait_for_jobs(srv))
             vacuums.append(vacuum_analyze(srv))
             if i < len(stops) - 1:
                 pools = sample_pools(srv)
@@ -1068,6 +1099,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "errors": sum(s["errors"] for s in loads),
                 "stages": loads,
                 "vacuum_analyze_s": vacuums,
+                "jobs_caught_up_after_s": catch_ups,
             }
         result["resources_by_type"] = table_counts(srv)
         result["storage"] = database_size(srv)
