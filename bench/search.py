@@ -297,6 +297,9 @@ class SearchServer(BenchServer):
                 make_url(db.url).set(database=self.db_name).render_as_string(hide_password=False)
             )
         self.database = db
+        # A database this run creates is dropped at the end, unless --keep-db keeps it
+        # after a successful run (see _finish); a reused one is never dropped.
+        self._owns_database = not self.reuse
         try:
             if not self.reuse:
                 db.create()
