@@ -163,3 +163,52 @@ def test_a_template_binding_a_value_outside_its_slots_is_not_kept(caplog):
     assert "binds 'leaked' outside its slots" in caplog.text
     kept = cache.get(("t", 21, "leaked"), ["x"], build)  # a constant of the shape is fine
     assert kept is not None and kept.params(["q"]) == {"v0": "q"}
+
+
+@pytest.mark.parametrize(
+    ("primer", "bad"),
+    [
+        ("Patient?birthdate=1971", "Patient?birthdate=19x1"),
+        (
+            "Patient?birthdate=ge1971-06&birthdate=lt1983",
+            "Patient?birthdate=ge1971-13&birthdate=lt1983",
+        ),
+        ("Observation?date=ge2024-02-01", "Observation?date=gefebruary"),
+        ("Observation?code=8867-4", "Observation?code=8867-4&_cursor=not-a-cursor"),
+    ],
+)
+def test_bad_values_in_a_templated_shape_are_400_and_write_nothing(
+    fhir, records, counts, primer, bad
+):
+    TEMPLATES.clear()
+    assert fhir.get(primer).status_code == 200
+    assert TEMPLATES.kept() >= 1
+    before = counts()
+    resp = fhir.get(bad)
+    assert resp.status_code == 400, resp.get_json()
+    body = resp.get_json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["diagnostics"]
+    assert counts() == before
+
+
+def test_a_template_built_for_a_system_caller_leaks_nothing_to_a_patient_or_anonymous(
+    fhir, fhir_as, records, app
+):
+    TEMPLATES.clear()
+    everyone = _ids(fhir, "Observation?code=http://loinc.org|8867-4&_count=3")
+    assert len(everyone) == 10  # the system caller's search built the shape's template
+    mine = records["Baker"]
+    patient = fhir_as("patient/*.rs", patient=mine)
+    found = []
+    url = "Observation?code=http://loinc.org|8867-4&_count=3"
+    while url:
+        bundle = patient.get(url).get_json()
+        found += [e["resource"]["subject"]["reference"] for e in bundle.get("entry", [])]
+        nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        url = nxt[0].split("/fhir/", 1)[1] if nxt else ""
+    assert found == [f"Patient/{mine}"] * 2
+    assert _ids(patient, f"Patient?_id={records['Adams']}") == []  # another patient: none
+    anonymous = app.test_client().get("/fhir/Observation?code=http://loinc.org|8867-4")
+    assert anonymous.status_code == 401
+    assert "entry" not in (anonymous.get_json() or {})
