@@ -1,5 +1,8 @@
-"""The date pre-filter (``search/date_span.py``): always implied by the exact condition, and
-on PostgreSQL answered from the GiST index ``ix_fhir_ix_date_span``."""
+"""The date pre-filter (``search/date_span.py``): always implied by the exact condition; on
+PostgreSQL narrow spans are answered by their ``low`` window on the B-tree and the others
+from the partial GiST index ``ix_fhir_ix_date_span_wide``, and together the two parts find
+exactly what the exact condition alone finds, for every prefix, at the narrow/wide border
+too."""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from platform_core.db.schema import date_index, resource_table
+from platform_core.fhir.context import RequestContext
 from platform_core.fhir.search import date_span
+from platform_core.fhir.search.clauses import alias, date_condition_exact
 from platform_core.fhir.search.sql import build_where
 
 
@@ -61,4 +66,66 @@ def test_postgresql_answers_date_criteria_from_the_span_index(app, db, fhir, res
     with db.connect() as conn:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
-    assert "ix_fhir_ix_date_span" in plan, plan
+    assert "ix_fhir_ix_date_span_wide" in plan, plan  # the wide rows
+    assert "Seq Scan on fhir_ix_date" not in plan, plan  # the narrow ones: a B-tree
+
+
+def test_narrow_and_wide_partition_every_row_and_only_postgresql_splits():
+    narrow = date_span.narrow(date_index.c.low, date_index.c.high)
+    wide = date_span.wide(date_index.c.low, date_index.c.high)
+    window = date_span.narrow_window(date_index.c.low, (at(1980), at(1981)))
+    pg = [str(e.compile(dialect=postgresql.dialect())) for e in (narrow, wide, window)]
+    assert pg[1] == pg[0] + " IS NOT TRUE"  # NULL ends and reversed spans are wide
+    assert "interval '24:00:00'" in pg[2]
+    lite = [str(e.compile(dialect=sqlite.dialect())) for e in (narrow, wide, window)]
+    assert lite == ["1", "0", "1"]  # SQLite: one part with every row
+
+
+# Observations whose spans sit on either side of the narrow/wide border (24 hours), open at
+# either end, or coarse (a year, a month).
+BORDER_SPANS: dict[str, dict[str, object]] = {
+    "day": {"effectiveDateTime": "2020-03-01"},  # exactly 24 h: narrow
+    "second": {"effectiveDateTime": "2020-03-01T23:59:59Z"},
+    "day-period": {
+        "effectivePeriod": {"start": "2020-03-01T00:00:00Z", "end": "2020-03-01T23:59:59Z"}
+    },
+    "day-and-a-second": {
+        "effectivePeriod": {"start": "2020-02-29T23:59:59Z", "end": "2020-03-01T23:59:59Z"}
+    },
+    "week": {"effectivePeriod": {"start": "2020-02-26", "end": "2020-03-03"}},
+    "from": {"effectivePeriod": {"start": "2020-03-02T12:00:00+05:00"}},
+    "until": {"effectivePeriod": {"end": "2020-02-28T08:00:00-03:00"}},
+    "month": {"effectiveDateTime": "2020-03"},
+    "year": {"effectiveDateTime": "2019"},
+}
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+VALUES = ("2020-02-29", "2020-03-01", "2020-03-02", "2020-03-01T12:00:00Z", "2020-03", "2019")
+
+
+def test_both_parts_together_find_what_the_exact_condition_finds(app, db, fhir):
+    made = {}
+    for label, effective in BORDER_SPANS.items():
+        body = {"resourceType": "Observation", "status": "final", "code": {"text": label}}
+        made[fhir.create({**body, **effective})["id"]] = label
+    repository = app.extensions["fireside"].repository
+    table = alias(date_index)
+    by_rid = sa.select(resource_table.c.rid, resource_table.c.id).where(
+        resource_table.c.resource_type == "Observation"
+    )
+    with db.connect() as conn:
+        label_of = {rid: made[rid_id] for rid, rid_id in conn.execute(by_rid)}
+    checked = 0
+    for prefix in PREFIXES:
+        for value in VALUES:
+            request = repository.parse_search("Observation", [("date", prefix + value)])
+            exact = sa.select(table.c.rid).where(
+                table.c.resource_type == "Observation",
+                table.c.param == "date",
+                date_condition_exact(request.criteria[0], table.c),
+            )
+            found = repository.search(RequestContext.system(), request).matches
+            with db.connect() as conn:
+                expected = {label_of[rid] for (rid,) in conn.execute(exact)}
+            assert {made[m.id] for m in found} == expected, (prefix, value)
+            checked += bool(expected)
+    assert checked > len(PREFIXES)  # most searches find something

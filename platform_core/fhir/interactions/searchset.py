@@ -32,18 +32,15 @@ def searchset_response(
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if page.total is not None:
         bundle["total"] = page.total
+    first = link(env, path, parsed.self_params)
     links = [
-        {"relation": "self", "url": link(env, path, parsed.self_params)},
-        {"relation": "first", "url": link(env, path, parsed.self_params)},
+        {"relation": "self", "url": at_cursor(first, parsed.cursor)},
+        {"relation": "first", "url": first},
     ]
-    if parsed.cursor is not None:
-        links[0]["url"] = link(env, path, [*parsed.self_params, ("_cursor", parsed.cursor)])
     if page.previous_cursor is not None:
-        previous_params = [*parsed.self_params, ("_cursor", page.previous_cursor)]
-        links.append({"relation": "previous", "url": link(env, path, previous_params)})
+        links.append({"relation": "previous", "url": at_cursor(first, page.previous_cursor)})
     if page.next_cursor is not None:
-        next_params = [*parsed.self_params, ("_cursor", page.next_cursor)]
-        links.append({"relation": "next", "url": link(env, path, next_params)})
+        links.append({"relation": "next", "url": at_cursor(first, page.next_cursor)})
     bundle["link"] = links
     if parsed.summary == "count":
         return FhirResponse(200, resource=bundle)
@@ -75,3 +72,11 @@ def link(env: Env, path: str, params: list[tuple[str, str]]) -> str:
     """An absolute link to ``path`` with ``params``."""
     query = urlencode(params)
     return f"{env.base_url}/{path}".rstrip("/") + (f"?{query}" if query else "")
+
+
+def at_cursor(url: str, cursor: str | None) -> str:
+    """``url`` (a :func:`link`) with the paging cursor ``cursor`` added last (the page's
+    other links differ from the first page's only there: one encoding serves them all)."""
+    if cursor is None:
+        return url
+    return url + ("&" if "?" in url else "?") + urlencode([("_cursor", cursor)])

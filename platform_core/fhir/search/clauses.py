@@ -223,20 +223,75 @@ def date_parts(criterion: Criterion, *, narrow: bool = True) -> Parts:
     return tuple(kinds), values
 
 
-def date_condition(criterion: Criterion, c: Any, base_url: str, *, narrow: bool = True) -> Any:
-    """Dates with prefixes; the parameter and the stored value are both ranges. With
-    ``narrow``, each value also gets its pre-filter on the indexed span (PostgreSQL)."""
+DateBranch = tuple[Any, "date_span.Bounds | None"]
+"""One value of a date criterion: its exact condition, and the interval of its pre-filter
+(None: none, as for ``ne``)."""
+
+
+def date_branches(criterion: Criterion, c: Any, *, narrow: bool = True) -> list[DateBranch]:
+    """Per value of a date criterion its exact condition on columns ``c`` and, with
+    ``narrow``, the interval of its pre-filter (values slotted once, in
+    :func:`date_parts`'s order)."""
     kinds, values = date_parts(criterion, narrow=narrow)
     bound = iter(slots(values))
-    ors = []
+    branches: list[DateBranch] = []
     for prefix, open_ends in kinds:
         pl, ph = next(bound), next(bound)
         exact = range_condition(prefix, c.low, c.high, pl, ph)
+        interval = None
         if open_ends is not None:
             interval = tuple(None if is_open else next(bound) for is_open in open_ends)
-            exact = sa.and_(date_span.overlaps(c.low, c.high, interval), exact)
-        ors.append(exact)
-    return sa.or_(*ors)
+        branches.append((exact, interval))
+    return branches
+
+
+def date_condition(criterion: Criterion, c: Any, base_url: str, *, narrow: bool = True) -> Any:
+    """Dates with prefixes; the parameter and the stored value are both ranges. With
+    ``narrow``, each value also gets its span pre-filter (answered from an index only in
+    the wide part of :func:`date_rids`)."""
+    return sa.or_(*(_narrowed(branch, c, "wide") for branch in date_branches(criterion, c)))
+
+
+def _narrowed(branch: DateBranch, c: Any, part: str) -> Any:
+    """A branch's exact condition with the pre-filter of ``part`` (narrow or wide rows)."""
+    exact, interval = branch
+    if interval is None:
+        return exact
+    if part == "narrow":
+        return sa.and_(date_span.narrow_window(c.low, interval), exact)
+    return sa.and_(date_span.overlaps(c.low, c.high, interval), exact)
+
+
+def date_rids(
+    criteria: list[Criterion], resource_type: str, code: str, *, merge: bool = False
+) -> Any:
+    """``SELECT rid`` of the date index rows that meet every one of ``criteria`` (one, or
+    several on a single-valued parameter with ``merge``), in two parts (``date_span``): the
+    narrow rows through their ``low`` window and the wide ones through the span index. With
+    ``merge``, the criteria share one pre-filter, the intersection of their intervals."""
+    table = alias(INDEX_TABLES["date"])
+    span = merged_span(criteria) if merge else None
+    if span is None:
+        per_criterion = [date_branches(c, table.c) for c in criteria]
+    else:
+        # One pre-filter for all: each half-open one is unselective, and as extra index
+        # conditions they only slow the GiST scan (9 ms against 1.8 ms for a birth year).
+        exacts = [date_condition_exact(c, table.c) for c in criteria]
+        bounds = tuple(None if end is None else slot(end) for end in span)
+        per_criterion = [[(sa.and_(*exacts), bounds)]]
+    key = (table.c.resource_type == resource_type, table.c.param == code)
+    parts = []
+    for part, partition in (("narrow", date_span.narrow), ("wide", date_span.wide)):
+        conds = [sa.or_(*(_narrowed(b, table.c, part) for b in bs)) for bs in per_criterion]
+        where = (*key, partition(table.c.low, table.c.high), *conds)
+        parts.append(sa.select(table.c.rid).where(*where))
+    return sa.union_all(*parts)
+
+
+def date_condition_exact(criterion: Criterion, c: Any) -> Any:
+    """A date criterion's exact condition alone (no pre-filter)."""
+    branches = date_branches(criterion, c, narrow=False)
+    return sa.or_(*(exact for exact, _ in branches))
 
 
 def date_intervals(criteria: list[Criterion]) -> list[date_span.Bounds] | None:
@@ -514,16 +569,10 @@ def merged_span(criteria: list[Criterion]) -> date_span.Bounds | None:
 def matching_rids_all(criteria: list[Criterion], resource_type: str, base_url: str = "") -> Any:
     """``SELECT rid`` of index rows that meet every one of several plain criteria on the same
     parameter (only valid for a single-valued parameter: see ``sql._merge_single_valued``)."""
+    if criteria[0].param.type == "date":
+        return date_rids(criteria, resource_type, criteria[0].param.code, merge=True)
     table = alias(INDEX_TABLES[criteria[0].param.type])
-    both = merged_span(criteria) if criteria[0].param.type == "date" else None
-    if both is None:
-        conds = [CONDITIONS[c.param.type](c, table.c, base_url) for c in criteria]
-    else:
-        # One pre-filter for all: each half-open one is unselective, and as extra index
-        # conditions they only slow the GiST scan (9 ms against 1.8 ms for a birth year).
-        conds = [date_condition(c, table.c, base_url, narrow=False) for c in criteria]
-        span = tuple(None if end is None else slot(end) for end in both)
-        conds.append(date_span.overlaps(table.c.low, table.c.high, span))
+    conds = [CONDITIONS[c.param.type](c, table.c, base_url) for c in criteria]
     return sa.select(table.c.rid).where(
         table.c.resource_type == resource_type, table.c.param == criteria[0].param.code, *conds
     )
@@ -543,6 +592,8 @@ def matching_rids(criterion: Criterion, resource_type: str, base_url: str) -> An
             table.c.param == f"{code}:identifier",
             cond,
         )
+    if criterion.param.type == "date" and criterion.modifier is None:
+        return date_rids([criterion], resource_type, code)
     table = alias(INDEX_TABLES[criterion.param.type])
     # Identifier types are indexed under "<code>:of-type" as "type-system|type-code|value".
     indexed_as = f"{code}:of-type" if criterion.modifier == "of-type" else code

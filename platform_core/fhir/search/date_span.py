@@ -15,6 +15,17 @@ The span orders the two bounds, so that a malformed range (a Period whose start 
 its end) neither fails the index nor goes missing: the pre-filter only ever admits more
 rows than the exact condition keeps. SQLite has no range types; there the pre-filter is
 ``1`` (true) and the exact condition works alone.
+
+Most stored dates are short: a ``birthDate`` spans one day, an ``effectiveDateTime`` one
+second, an Encounter a few hours. For those a B-tree range on ``low`` is about four times
+cheaper per row than the GiST (0.24 against 0.97 ms for a birth year at 50k patients), since
+a span of at most a day overlaps ``[start, end]`` only if its ``low`` lies in
+``[start - 1 day, end]``. So a date lookup is split in two (``clauses.date_rids``): the
+*narrow* rows (both ends known, at most :data:`NARROW_WIDTH` apart) by that window on the
+B-tree ``(resource_type, param, low, high, rid)``, and the others (longer periods, open
+ends, reversed ranges) by the overlap on the partial GiST ``ix_fhir_ix_date_span_wide``
+(migration 0014), which holds only them. On SQLite the narrow part keeps every row and the
+wide part none.
 """
 
 from __future__ import annotations
@@ -36,6 +47,15 @@ SPAN_SQL = (
 """The indexed span of a ``fhir_ix_date`` row; the migration's index and the query must
 spell the same expression for PostgreSQL to match them."""
 
+NARROW_WIDTH = "24:00:00"
+"""The widest span that counts as narrow (a day: a date's own precision)."""
+
+NARROW_SQL = "({low} <= {high} AND {high} - {low} <= interval '" + NARROW_WIDTH + "')"
+"""A row whose span is narrow; ``NOT`` of it (with NULL ends: ``IS NOT TRUE``) is the
+predicate of the partial GiST index, which the query must spell the same way."""
+
+WIDE_SQL = NARROW_SQL + " IS NOT TRUE"
+
 
 class SpanOverlaps(FunctionElement[bool]):
     """``span(low, high) && [start, end]`` on PostgreSQL (a NULL bound is open); ``1``
@@ -55,6 +75,72 @@ def _always(element: SpanOverlaps, compiler: Any, **kw: Any) -> str:
 def _overlaps_pg(element: SpanOverlaps, compiler: Any, **kw: Any) -> str:
     low, high, start, end = (compiler.process(c, **kw) for c in element.clauses)
     return f"{SPAN_SQL.format(low=low, high=high)} && tstzrange({start}, {end}, '[]')"
+
+
+class NarrowSpan(FunctionElement[bool]):
+    """The row's span is narrow (PostgreSQL); ``1`` elsewhere. Arguments: low, high."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+    name = "fireside_narrow_span"
+
+
+class WideSpan(FunctionElement[bool]):
+    """The row's span is not narrow (PostgreSQL); ``0`` elsewhere. Arguments: low, high."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+    name = "fireside_wide_span"
+
+
+class NarrowWindow(FunctionElement[bool]):
+    """A narrow span overlaps ``[start, end]``: ``low`` lies in ``[start - 1 day, end]``
+    (PostgreSQL; ``1`` elsewhere). Arguments: low, then the two bounds (NULL: open)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+    name = "fireside_narrow_window"
+
+
+@compiles(NarrowSpan)
+@compiles(NarrowWindow)
+def _true(element: Any, compiler: Any, **kw: Any) -> str:
+    return "1"
+
+
+@compiles(WideSpan)
+def _false(element: Any, compiler: Any, **kw: Any) -> str:
+    return "0"
+
+
+@compiles(NarrowSpan, "postgresql")
+def _narrow_pg(element: NarrowSpan, compiler: Any, **kw: Any) -> str:
+    low, high = (compiler.process(c, **kw) for c in element.clauses)
+    return NARROW_SQL.format(low=low, high=high)
+
+
+@compiles(WideSpan, "postgresql")
+def _wide_pg(element: WideSpan, compiler: Any, **kw: Any) -> str:
+    low, high = (compiler.process(c, **kw) for c in element.clauses)
+    return WIDE_SQL.format(low=low, high=high)
+
+
+@compiles(NarrowWindow, "postgresql")
+def _window_pg(element: NarrowWindow, compiler: Any, **kw: Any) -> str:
+    low_col, start, end = element.clauses
+    low = compiler.process(low_col, **kw)
+    conds = []
+    if not _is_null(start):
+        # The cast: a literal (EXPLAIN's literal binds) would otherwise be read as an interval.
+        start_sql = f"CAST({compiler.process(start, **kw)} AS timestamptz)"
+        conds.append(f"{low} >= {start_sql} - interval '{NARROW_WIDTH}'")
+    if not _is_null(end):
+        conds.append(f"{low} <= {compiler.process(end, **kw)}")
+    return "(" + " AND ".join(conds) + ")" if conds else "true"
+
+
+def _is_null(element: Any) -> bool:
+    return isinstance(element, sa.sql.elements.Null)
 
 
 Bounds = tuple[datetime | None, datetime | None]
@@ -97,6 +183,23 @@ def overlaps(low_col: Any, high_col: Any, interval: Bounds) -> Any:
     """The pre-filter: the stored span overlaps ``interval``."""
     start, end = (_bound(b) for b in interval)
     return SpanOverlaps(low_col, high_col, start, end)
+
+
+def narrow(low_col: Any, high_col: Any) -> Any:
+    """The row's span is narrow (see the module's docstring)."""
+    return NarrowSpan(low_col, high_col)
+
+
+def wide(low_col: Any, high_col: Any) -> Any:
+    """The row's span is not narrow: the partial GiST index holds exactly these rows."""
+    return WideSpan(low_col, high_col)
+
+
+def narrow_window(low_col: Any, interval: Bounds) -> Any:
+    """The pre-filter for narrow rows: their ``low`` lies within a day before ``interval``
+    or inside it."""
+    start, end = (_bound(b) for b in interval)
+    return NarrowWindow(low_col, start, end)
 
 
 def _bound(end: Any) -> Any:
