@@ -7,6 +7,7 @@ too."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from platform_core.db.schema import date_index, resource_table
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.search import date_span
-from platform_core.fhir.search.clauses import alias, date_condition_exact
+from platform_core.fhir.search.clauses import (
+    alias,
+    date_condition_exact,
+    matching_rids,
+    matching_rids_all,
+)
 from platform_core.fhir.search.sql import build_where
 
 
@@ -129,3 +135,46 @@ def test_both_parts_together_find_what_the_exact_condition_finds(app, db, fhir):
             assert {made[m.id] for m in found} == expected, (prefix, value)
             checked += bool(expected)
     assert checked > len(PREFIXES)  # most searches find something
+
+
+def _lookup_sql(repository: Any, params: list[tuple[str, str]]) -> str:
+    request = repository.parse_search("Observation", params)
+    if len(request.criteria) == 1:
+        lookup = matching_rids(request.criteria[0], "Observation", repository.base_url)
+    else:
+        lookup = matching_rids_all(request.criteria, "Observation", repository.base_url)
+    return str(lookup.compile(dialect=postgresql.dialect()))
+
+
+def test_only_bounded_intervals_of_at_most_a_year_are_split(app):
+    repository = app.extensions["fireside"].repository
+    split = [
+        [("date", "2020-03-01")],
+        [("date", "2019")],
+        [("date", "ge2019-01-01"), ("date", "lt2020-01-01")],
+    ]
+    single = [  # open or longer: one overlap, so PostgreSQL may walk the rid index instead
+        [("date", "ge2019-01-01")],
+        [("date", "lt2019-01-01")],
+        [("date", "ne2019")],
+        [("date", "ge2019-01-01"), ("date", "lt2021-01-01")],
+    ]
+    for params in split:
+        assert "UNION ALL" in _lookup_sql(repository, params), params
+    for params in single:
+        assert "UNION ALL" not in _lookup_sql(repository, params), params
+
+
+def test_a_year_and_a_decade_of_one_shape_each_find_what_the_exact_condition_finds(app, db, fhir):
+    made = {}
+    for label, effective in BORDER_SPANS.items():
+        body = {"resourceType": "Observation", "status": "final", "code": {"text": label}}
+        made[fhir.create({**body, **effective})["id"]] = label
+    # The same shape (ge and lt, both dates): the first builds the template of the split
+    # form, the second must not run from it.
+    for low, high in (("2020-01-01", "2020-12-31"), ("2015-01-01", "2025-01-01")):
+        bundle = fhir.get(f"Observation?date=ge{low}&date=lt{high}").get_json()
+        found = {made[e["resource"]["id"]] for e in bundle.get("entry", [])}
+        expected = {"day", "second", "day-period", "day-and-a-second", "week", "from", "until"}
+        expected |= {"month"} | ({"year"} if low < "2020" else set())
+        assert found == expected, (low, high)

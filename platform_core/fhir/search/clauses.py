@@ -204,9 +204,10 @@ def range_condition(prefix: str, low_col: Any, high_col: Any, pl: Any, ph: Any) 
 
 
 def date_parts(criterion: Criterion, *, narrow: bool = True) -> Parts:
-    """Per value its prefix and which ends of its span pre-filter are open (None: no
-    pre-filter); the values: the parameter range's ends, then the pre-filter's."""
-    kinds: list[tuple[str, tuple[bool, bool] | None]] = []
+    """Per value its prefix and its span pre-filter's form (None: no pre-filter; else which
+    of its ends are open and whether it splits, ``date_span.splits``); the values: the
+    parameter range's ends, then the pre-filter's."""
+    kinds: list[tuple[str, tuple[bool, bool, bool] | None]] = []
     values: list[Any] = []
     for value in criterion.values:
         prefix, text = split_prefix(value)
@@ -218,14 +219,15 @@ def date_parts(criterion: Criterion, *, narrow: bool = True) -> Parts:
         if interval is None:
             kinds.append((prefix, None))
         else:
-            kinds.append((prefix, (interval[0] is None, interval[1] is None)))
+            form = (interval[0] is None, interval[1] is None, date_span.splits(interval))
+            kinds.append((prefix, form))
             values.extend(end for end in interval if end is not None)
     return tuple(kinds), values
 
 
-DateBranch = tuple[Any, "date_span.Bounds | None"]
-"""One value of a date criterion: its exact condition, and the interval of its pre-filter
-(None: none, as for ``ne``)."""
+DateBranch = tuple[Any, "date_span.Bounds | None", bool]
+"""One value of a date criterion: its exact condition, the interval of its pre-filter (None:
+none, as for ``ne``) and whether that interval splits (``date_span.splits``)."""
 
 
 def date_branches(criterion: Criterion, c: Any, *, narrow: bool = True) -> list[DateBranch]:
@@ -235,13 +237,13 @@ def date_branches(criterion: Criterion, c: Any, *, narrow: bool = True) -> list[
     kinds, values = date_parts(criterion, narrow=narrow)
     bound = iter(slots(values))
     branches: list[DateBranch] = []
-    for prefix, open_ends in kinds:
+    for prefix, form in kinds:
         pl, ph = next(bound), next(bound)
         exact = range_condition(prefix, c.low, c.high, pl, ph)
         interval = None
-        if open_ends is not None:
-            interval = tuple(None if is_open else next(bound) for is_open in open_ends)
-        branches.append((exact, interval))
+        if form is not None:
+            interval = tuple(None if is_open else next(bound) for is_open in form[:2])
+        branches.append((exact, interval, form is not None and form[2]))
     return branches
 
 
@@ -249,12 +251,13 @@ def date_condition(criterion: Criterion, c: Any, base_url: str, *, narrow: bool 
     """Dates with prefixes; the parameter and the stored value are both ranges. With
     ``narrow``, each value also gets its span pre-filter (answered from an index only in
     the wide part of :func:`date_rids`)."""
-    return sa.or_(*(_narrowed(branch, c, "wide") for branch in date_branches(criterion, c)))
+    return sa.or_(*(_narrowed(branch, c, "span") for branch in date_branches(criterion, c)))
 
 
 def _narrowed(branch: DateBranch, c: Any, part: str) -> Any:
-    """A branch's exact condition with the pre-filter of ``part`` (narrow or wide rows)."""
-    exact, interval = branch
+    """A branch's exact condition with the pre-filter for ``part``: the narrow rows' window
+    on ``low``, else the span's overlap."""
+    exact, interval, _ = branch
     if interval is None:
         return exact
     if part == "narrow":
@@ -266,9 +269,11 @@ def date_rids(
     criteria: list[Criterion], resource_type: str, code: str, *, merge: bool = False
 ) -> Any:
     """``SELECT rid`` of the date index rows that meet every one of ``criteria`` (one, or
-    several on a single-valued parameter with ``merge``), in two parts (``date_span``): the
-    narrow rows through their ``low`` window and the wide ones through the span index. With
-    ``merge``, the criteria share one pre-filter, the intersection of their intervals."""
+    several on a single-valued parameter with ``merge``). When every pre-filter interval
+    splits (``date_span.splits``), in two parts: the narrow rows through their ``low``
+    window and the wide ones through the partial span index; otherwise through the span's
+    overlap alone. With ``merge``, the criteria share one pre-filter, the intersection of
+    their intervals."""
     table = alias(INDEX_TABLES["date"])
     span = merged_span(criteria) if merge else None
     if span is None:
@@ -278,8 +283,11 @@ def date_rids(
         # conditions they only slow the GiST scan (9 ms against 1.8 ms for a birth year).
         exacts = [date_condition_exact(c, table.c) for c in criteria]
         bounds = tuple(None if end is None else slot(end) for end in span)
-        per_criterion = [[(sa.and_(*exacts), bounds)]]
+        per_criterion = [[(sa.and_(*exacts), bounds, date_span.splits(span))]]
     key = (table.c.resource_type == resource_type, table.c.param == code)
+    if not all(split for branches in per_criterion for _, _, split in branches):
+        conds = [sa.or_(*(_narrowed(b, table.c, "span") for b in bs)) for bs in per_criterion]
+        return sa.select(table.c.rid).where(*key, *conds)
     parts = []
     for part, partition in (("narrow", date_span.narrow), ("wide", date_span.wide)):
         conds = [sa.or_(*(_narrowed(b, table.c, part) for b in bs)) for bs in per_criterion]
@@ -291,7 +299,7 @@ def date_rids(
 def date_condition_exact(criterion: Criterion, c: Any) -> Any:
     """A date criterion's exact condition alone (no pre-filter)."""
     branches = date_branches(criterion, c, narrow=False)
-    return sa.or_(*(exact for exact, _ in branches))
+    return sa.or_(*(exact for exact, _, _ in branches))
 
 
 def date_intervals(criteria: list[Criterion]) -> list[date_span.Bounds] | None:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
 
-from platform_core.fhir.search import slots
+from platform_core.fhir.search import date_span, slots
 from platform_core.fhir.search.clauses import (
     Parts,
     date_parts,
@@ -97,8 +97,8 @@ def group_parts(criteria: list[Criterion]) -> Parts | None:
         values.extend(found)
     if span is not None:
         values.extend(end for end in span if end is not None)
-    open_ends = None if span is None else tuple(end is None for end in span)
-    return ("group", criteria[0].param.code, tuple(shapes), open_ends), values
+    form = None if span is None else (span[0] is None, span[1] is None, date_span.splits(span))
+    return ("group", criteria[0].param.code, tuple(shapes), form), values
 
 
 @dataclass(frozen=True)
