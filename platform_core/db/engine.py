@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from platform_core.config import Settings
+from platform_core.db import prepared
 from platform_core.db.types import SQLITE_DECIMAL_MID, decimal_mid_key
 
 WRITE_OPTION = "fireside_write"
@@ -39,7 +40,7 @@ def create_engine(settings: Settings) -> Engine:
     }
     if url.get_backend_name() == "postgresql":
         kwargs["connect_args"] = _pg_connect_args(settings)
-    return sa.create_engine(url, **kwargs)
+    return prepared.install(sa.create_engine(url, **kwargs))
 
 
 def create_side_engine(settings: Settings) -> Engine:
@@ -59,7 +60,7 @@ def create_side_engine(settings: Settings) -> Engine:
         kwargs["connect_args"] = _pg_connect_args(settings)
         kwargs["isolation_level"] = "AUTOCOMMIT"
         kwargs["pool_reset_on_return"] = None
-    return sa.create_engine(url, **kwargs)
+    return prepared.install(sa.create_engine(url, **kwargs))
 
 
 NEVER_PREPARE_BY_COUNT = 2**31 - 1
@@ -70,11 +71,17 @@ def _pg_connect_args(settings: Settings) -> dict[str, Any]:
     """psycopg options. psycopg never prepares a statement on its own: after five runs it
     would, and PostgreSQL may then switch to a generic plan that ignores the actual values,
     which measured 800 ms instead of 0.4 ms for a token search at a million resources
-    (docs/benchmarks.md#search). A caller may still prepare a statement whose generic plan
-    is right (``cursor.execute(..., prepare=True)``); a threshold of None would forbid
-    that too."""
+    (docs/benchmarks.md#search). A statement whose plan does not depend on its values is
+    prepared on purpose instead (:mod:`platform_core.db.prepared`; a threshold of None would
+    forbid that too), and runs on its generic plan from the first run: ``plan_cache_mode``
+    applies to prepared statements only, and without it PostgreSQL kept re-planning a
+    birth-year search each time (its generic cost estimate came out above the custom one)."""
+    options = (
+        f"-c statement_timeout={settings.db_statement_timeout_ms} "
+        "-c plan_cache_mode=force_generic_plan"
+    )
     return {
-        "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+        "options": options,
         "connect_timeout": 5,
         "prepare_threshold": NEVER_PREPARE_BY_COUNT,
     }
@@ -127,7 +134,7 @@ def create_read_engine(settings: Settings, engine: Engine) -> Engine:
     """
     if engine.dialect.name != "postgresql":
         return engine
-    return sa.create_engine(
+    read = sa.create_engine(
         engine.url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -136,6 +143,7 @@ def create_read_engine(settings: Settings, engine: Engine) -> Engine:
         isolation_level="AUTOCOMMIT",
         connect_args=_pg_connect_args(settings),
     )
+    return prepared.install(read)
 
 
 AFTER_COMMIT = "fireside_after_commit"

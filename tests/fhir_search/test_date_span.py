@@ -178,3 +178,25 @@ def test_a_year_and_a_decade_of_one_shape_each_find_what_the_exact_condition_fin
         expected = {"day", "second", "day-period", "day-and-a-second", "week", "from", "until"}
         expected |= {"month"} | ({"year"} if low < "2020" else set())
         assert found == expected, (low, high)
+
+
+def test_a_split_page_runs_prepared_on_one_generic_plan_and_others_are_not_prepared(app, db, fhir):
+    if db.dialect.name != "postgresql":
+        pytest.skip("server-side prepared statements are PostgreSQL's")
+    for year in (1970, 1980):
+        fhir.create({"resourceType": "Patient", "birthDate": f"{year}-05-05"})
+    repository = app.extensions["fireside"].repository
+    for year in range(1965, 1985):  # more than five runs: past PostgreSQL's custom plans
+        found = fhir.get(f"Patient?birthdate=ge{year}-01-01&birthdate=lt{year + 1}-01-01")
+        expected = 1 if year in (1970, 1980) else 0
+        assert len(found.get_json().get("entry", [])) == expected, year
+    fhir.get("Patient?birthdate=ge1900-01-01")  # open: not split, so not prepared
+    fhir.get("Patient?name=smith")  # a string lookup's best plan depends on the value
+    sql = "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+    with repository.read_engine.connect() as conn:
+        searches = [row for row in conn.exec_driver_sql(sql) if "fhir_resource.rid" in row[0]]
+    # Only split date pages are prepared (earlier tests may have left others of that kind),
+    # each on its generic plan from the first run.
+    assert searches and all("UNION ALL" in s and "fhir_ix_date" in s for s, _, _ in searches)
+    assert all(custom == 0 for _, _, custom in searches)
+    assert max(generic for _, generic, _ in searches) >= 20

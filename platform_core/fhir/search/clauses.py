@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from platform_core.db.aliases import alias
+from platform_core.db.prepared import prepared
 from platform_core.db.schema import INDEX_TABLES, resource_table
 from platform_core.db.types import DecimalMid
 from platform_core.fhir import error_codes
@@ -293,7 +294,9 @@ def date_rids(
         conds = [sa.or_(*(_narrowed(b, table.c, part) for b in bs)) for bs in per_criterion]
         where = (*key, partition(table.c.low, table.c.high), *conds)
         parts.append(sa.select(table.c.rid).where(*where))
-    return sa.union_all(*parts)
+    # Whatever the values, the best plan of this form is the same (the window's range scan,
+    # the partial index, a sort), so a page read from it alone may be planned once.
+    return prepared(sa.union_all(*parts))
 
 
 def date_condition_exact(criterion: Criterion, c: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from platform_core.db.prepared import is_prepared, prepared
 from platform_core.db.schema import resource_table
 from platform_core.fhir.search import registry, sorting
 from platform_core.fhir.search.clauses import (
@@ -156,12 +157,15 @@ def _page_statement(
             sorting.before(keys, values, at) if backward else sorting.after(keys, values, at)
         )
     labelled = [expr.label(f"sort_{i}") for i, (expr, _) in enumerate(keys)]
-    return (
+    statement = (
         sa.select(*COLUMNS, *labelled)
         .where(*conds)
         .order_by(*sorting.order_by(keys, backward=backward))
         .limit(size + 1)
     )
+    # A page read from a lookup whose plan does not depend on its values is planned once;
+    # the rows of the page are then key lookups, whatever the values.
+    return prepared(statement) if decided is not None and is_prepared(decided) else statement
 
 
 def _templated(
@@ -284,7 +288,8 @@ def page_from_index(
     if cursor_rid is not None:
         at = slot(cursor_rid)
         page = page.where(rid < at if backward else rid > at)
-    return page.order_by(rid.desc() if backward else rid.asc()).limit(size + 1)
+    page = page.order_by(rid.desc() if backward else rid.asc()).limit(size + 1)
+    return prepared(page) if is_prepared(rids) else page
 
 
 def count_matches(conn: Connection, request: SearchRequest, base_url: str) -> int:
