@@ -73,15 +73,9 @@ def _pg_connect_args(settings: Settings) -> dict[str, Any]:
     which measured 800 ms instead of 0.4 ms for a token search at a million resources
     (docs/benchmarks.md#search). A statement whose plan does not depend on its values is
     prepared on purpose instead (:mod:`platform_core.db.prepared`; a threshold of None would
-    forbid that too), and runs on its generic plan from the first run: ``plan_cache_mode``
-    applies to prepared statements only, and without it PostgreSQL kept re-planning a
-    birth-year search each time (its generic cost estimate came out above the custom one)."""
-    options = (
-        f"-c statement_timeout={settings.db_statement_timeout_ms} "
-        "-c plan_cache_mode=force_generic_plan"
-    )
+    forbid that too)."""
     return {
-        "options": options,
+        "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
         "connect_timeout": 5,
         "prepare_threshold": NEVER_PREPARE_BY_COUNT,
     }
