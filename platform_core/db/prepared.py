@@ -31,9 +31,25 @@ PREPARE_OPTION = "fireside_prepare"
 E = TypeVar("E", bound=Executable)
 
 
-def prepared(statement: E) -> E:
-    """``statement``, marked to run as a server-side prepared statement on PostgreSQL."""
-    return statement.execution_options(**{PREPARE_OPTION: True})
+GENERIC = "generic"
+"""The mark's value for a statement forced onto its generic plan."""
+
+AUTO = "auto"
+"""The mark's value for a statement left to PostgreSQL's choice (after five custom plans it
+keeps the generic one when that costs no more: a key lookup)."""
+
+
+def prepared(statement: E, *, generic: bool = True) -> E:
+    """``statement``, marked to run as a server-side prepared statement on PostgreSQL: on its
+    generic plan from the first run, or with ``generic=False`` (a key lookup, whose generic
+    plan PostgreSQL picks by itself) without the two extra statements that forcing takes."""
+    return statement.execution_options(**prepare_options(generic=generic))
+
+
+def prepare_options(*, generic: bool = True) -> dict[str, str]:
+    """The execution options of :func:`prepared`, for driver-level SQL
+    (``Connection.exec_driver_sql(..., execution_options=...)``)."""
+    return {PREPARE_OPTION: GENERIC if generic else AUTO}
 
 
 def is_prepared(statement: Executable) -> bool:
@@ -53,8 +69,12 @@ _RESET = "RESET plan_cache_mode"
 
 
 def _execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
-    if not context.execution_options.get(PREPARE_OPTION):
+    mark = context.execution_options.get(PREPARE_OPTION)
+    if not mark:
         return None  # SQLAlchemy executes it as usual
+    if mark == AUTO:
+        cursor.execute(statement, parameters, prepare=True)
+        return True
     conn = cursor.connection
     with conn.pipeline():
         conn.execute(_GENERIC)

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from platform_core.db.prepared import prepare_options
 from platform_core.db.schema import INDEX_TABLES, match_key_table, resource_table, version_table
 from platform_core.fhir import jsonio
 from platform_core.fhir.storage.records import StoredResource
@@ -52,6 +53,11 @@ _PG_READ_CURRENT = (
 )
 
 
+_PREPARED = prepare_options(generic=False)
+"""Writes and key lookups: their plans never depend on the values, so PostgreSQL keeps one
+generic plan per prepared statement (:mod:`platform_core.db.prepared`)."""
+
+
 def read_current(
     conn: Connection, resource_type: str, resource_id: str, *, for_update: bool = False
 ) -> StoredResource | None:
@@ -59,9 +65,11 @@ def read_current(
     ``for_update`` locks it (PostgreSQL) for the rest of the transaction."""
     if conn.dialect.name == "postgresql":
         # The hottest query of the server: plain driver SQL skips statement compilation and
-        # result processing (psycopg already returns aware datetimes and text).
+        # result processing (psycopg already returns aware datetimes and text), and a
+        # prepared statement skips parsing and planning a unique-key lookup.
         sql = _PG_READ_CURRENT + " FOR UPDATE" if for_update else _PG_READ_CURRENT
-        row = conn.exec_driver_sql(sql, {"t": resource_type, "i": resource_id}).first()
+        params = {"t": resource_type, "i": resource_id}
+        row = conn.exec_driver_sql(sql, params, execution_options=_PREPARED).first()
         return _current(row) if row else None
     row = conn.execute(_READ_CURRENT, {"rtype": resource_type, "rid_text": resource_id}).first()
     return _current(row) if row else None
@@ -162,7 +170,7 @@ def insert_new_indexed(
     ]
     ctes.extend(_index_ctes(index, params, "r"))
     sql = "WITH " + ", ".join(ctes) + " SELECT rid FROM r"
-    rid = conn.exec_driver_sql(sql, params).scalar_one()
+    rid = conn.exec_driver_sql(sql, params, execution_options=_PREPARED).scalar_one()
     return StoredResource(rid, resource_type, resource_id, 1, last_updated, False, content)
 
 
@@ -178,7 +186,9 @@ def insert_new_many(
     if conn.dialect.name == "postgresql" and len(items) > COPY_THRESHOLD:
         return _copy_new(conn, items, method)
     result = conn.execute(
-        sa.insert(resource_table).returning(R.rid, sort_by_parameter_order=True),
+        sa.insert(resource_table)
+        .returning(R.rid, sort_by_parameter_order=True)
+        .execution_options(**_PREPARED),
         [
             {
                 "resource_type": rtype,
@@ -197,7 +207,7 @@ def insert_new_many(
         for rid, (rtype, rid_text, when, content) in zip(rids, items, strict=True)
     ]
     conn.execute(
-        sa.insert(version_table),
+        sa.insert(version_table).execution_options(**_PREPARED),
         [_version_row(s, method) for s in stored],
     )
     return stored
@@ -339,7 +349,7 @@ def write_next_version_indexed(
         )
     ctes.extend(_index_ctes(index, params, "u"))
     sql = "WITH " + ", ".join(ctes) + " SELECT count(*) FROM u"
-    if conn.exec_driver_sql(sql, params).scalar_one() != 1:
+    if conn.exec_driver_sql(sql, params, execution_options=_PREPARED).scalar_one() != 1:
         raise StaleVersionError(previous.reference, previous.version_id)
     return _next_version(previous, next_version, last_updated, content)
 
@@ -371,7 +381,8 @@ def _index_ctes(
 
 
 def _insert_version(conn: Connection, stored: StoredResource, method: str) -> None:
-    conn.execute(sa.insert(version_table).values(**_version_row(stored, method)))
+    row = _version_row(stored, method)
+    conn.execute(sa.insert(version_table).execution_options(**_PREPARED), row)
 
 
 def _version_row(stored: StoredResource, method: str) -> dict[str, Any]:
@@ -411,7 +422,7 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     if len(rows) > COPY_THRESHOLD and conn.dialect.name == "postgresql":
         _copy_rows(conn, table, rows)
     else:
-        conn.execute(sa.insert(table), rows)
+        conn.execute(sa.insert(table).execution_options(**_PREPARED), rows)
 
 
 COPY_THRESHOLD = 20
