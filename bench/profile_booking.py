@@ -20,7 +20,6 @@ import argparse
 import cProfile
 import json
 import os
-import pstats
 import sys
 import time
 import uuid
@@ -30,7 +29,7 @@ import sqlalchemy as sa
 
 from bench import harness
 from bench.harness import ScratchDatabase
-from bench.profile_ingest import _by_area, _rows
+from bench.profile_ingest import add_profile_arguments, profile_summary
 
 WARMUP = 20
 
@@ -127,10 +126,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "statements": statements,
     }
     if args.profile:
-        stats = pstats.Stats(profiler)
-        total_tt = stats.total_tt  # type: ignore[attr-defined]
-        result["tottime_by_area"] = _by_area(stats, total_tt)
-        result["top_cumulative"] = _rows(stats, "cumtime", args.top)
+        result.update(profile_summary(profiler, args.top))
     return result
 
 
@@ -139,12 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bookings", type=int, default=300)
     parser.add_argument("--jobs", choices=("broker", "sync"), default="broker")
-    parser.add_argument("--profile", action="store_true", help="run under cProfile (CPU)")
-    parser.add_argument("--top", type=int, default=30)
-    parser.add_argument(
-        "--database-url",
-        help=f"PostgreSQL server for the scratch database (default {harness.DEFAULT_PG})",
-    )
+    add_profile_arguments(parser, "the scratch database")
     args = parser.parse_args(argv)
     harness.exit_on_sigterm()
     print(json.dumps(run(args)))

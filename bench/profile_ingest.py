@@ -87,6 +87,27 @@ def _by_area(stats: pstats.Stats, total: float) -> list[dict[str, Any]]:
     ]
 
 
+def profile_summary(profiler: cProfile.Profile, top: int) -> dict[str, Any]:
+    """Own time per area and the top functions by cumulative time, for a JSON result."""
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    return {
+        "tottime_by_area": _by_area(stats, total),
+        "top_cumulative": _rows(stats, "cumtime", top),
+    }
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser, database: str) -> None:
+    """``--profile``, ``--top`` and ``--database-url`` (the PostgreSQL server of
+    ``database``), as the in-process profilers take them."""
+    parser.add_argument("--profile", action="store_true", help="run under cProfile (CPU)")
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--database-url",
+        help=f"PostgreSQL server for {database} (default {harness.DEFAULT_PG})",
+    )
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Profile the ingest; returns the result object."""
     warm = [orjson.dumps(b) for b in synthetic.patient_bundles(args.warmup, seed=args.seed + 10**6)]

@@ -19,7 +19,6 @@ import argparse
 import cProfile
 import json
 import os
-import pstats
 import random
 import sys
 import time
@@ -29,7 +28,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench import harness
-from bench.profile_ingest import _by_area, _rows
+from bench.profile_ingest import add_profile_arguments, profile_summary
 from bench.search import Pools, query_makers
 
 WARMUP = 50
@@ -109,10 +108,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "wall_us_per_search": round(1e6 * wall / n),
     }
     if args.profile:
-        stats = pstats.Stats(profiler)
-        total_tt = stats.total_tt  # type: ignore[attr-defined]
-        result["tottime_by_area"] = _by_area(stats, total_tt)
-        result["top_cumulative"] = _rows(stats, "cumtime", args.top)
+        result.update(profile_summary(profiler, args.top))
     return result
 
 
@@ -123,12 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", default="birthdate", help="a query kind of bench.search")
     parser.add_argument("--searches", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--profile", action="store_true", help="run under cProfile (CPU)")
-    parser.add_argument("--top", type=int, default=30)
-    parser.add_argument(
-        "--database-url",
-        help=f"PostgreSQL server holding --db (default {harness.DEFAULT_PG})",
-    )
+    add_profile_arguments(parser, "--db")
     args = parser.parse_args(argv)
     harness.exit_on_sigterm()
     print(json.dumps(run(args)))

@@ -201,3 +201,36 @@ def test_a_split_page_runs_prepared_on_one_generic_plan_and_others_are_not_prepa
     assert searches and all("UNION ALL" in s and "fhir_ix_date" in s for s, _, _ in searches)
     assert all(custom == 0 for _, _, custom in searches)
     assert sum(generic for _, generic, _ in searches) >= 1
+
+
+def test_a_split_date_page_built_for_a_system_caller_leaks_nothing(app, fhir, fhir_as):
+    """The prepared page path serves only callers with no access filter: a patient's
+    token searching the same year sees only its own Patient, anonymous callers get 401."""
+    mine = fhir.create({"resourceType": "Patient", "birthDate": "1980-05-05"})["id"]
+    other = fhir.create({"resourceType": "Patient", "birthDate": "1980-06-06"})["id"]
+    year = "Patient?birthdate=ge1980-01-01&birthdate=lt1981-01-01"
+    for _ in range(3):  # the system caller's searches build (and prepare) the page
+        everyone = [e["resource"]["id"] for e in fhir.get(year).get_json()["entry"]]
+        assert sorted(everyone) == sorted([mine, other])
+    patient = fhir_as("patient/*.rs", patient=mine)
+    found = patient.get(year).get_json()
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == [mine]
+    assert other not in str(found)
+    anonymous = app.test_client().get(f"/fhir/{year}")
+    assert anonymous.status_code == 401
+    assert "entry" not in (anonymous.get_json() or {})
+
+
+def test_a_bad_date_in_a_split_shape_is_a_400_and_writes_nothing(app, db, fhir):
+    fhir.get("Patient?birthdate=ge1980-01-01&birthdate=lt1981-01-01")  # the shape's template
+    patients = sa.select(sa.func.count()).where(resource_table.c.resource_type == "Patient")
+    with db.connect() as conn:
+        before = conn.execute(patients).scalar()
+    resp = fhir.get("Patient?birthdate=ge1980-13-01&birthdate=lt1981-01-01")
+    assert resp.status_code == 400
+    body = resp.get_json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert "birthdate" in str(body)
+    with db.connect() as conn:
+        after = conn.execute(patients).scalar()
+    assert after == before
