@@ -143,6 +143,11 @@ class SearchBackend(Protocol):
     """Where documents are stored and searched."""
 
     name: str
+    shares_database: bool
+    """True when the documents live in the app's own database and :meth:`index` and
+    :meth:`delete` join the transaction they are handed: FHIR resources are then indexed
+    inside their writes (``search.index_resource`` runs ``in_write``). False: through the
+    outbox, after the commit, with retries while the backend is away."""
 
     def index(self, docs: Sequence[SearchDocument], *, conn: Connection | None = None) -> None:
         """Add or replace documents (by kind and id). Idempotent.

@@ -23,14 +23,16 @@ class PermanentFailure(Exception):
 class JobContext:
     """One run of one job."""
 
-    job_id: int
+    job_id: int | None
+    """None for a run inside the triggering write (:attr:`JobDefinition.in_write`)."""
     name: str
     payload: dict[str, Any]
     attempt: int
     """1 on the first run, 2 on the first retry..."""
     transaction: Connection | None
-    """The transaction that marks the job done (see :attr:`conn`); None for a job defined
-    with ``transactional=False``."""
+    """The transaction that marks the job done (see :attr:`conn`), or for a run inside the
+    triggering write that write's transaction; None for a job defined with
+    ``transactional=False``."""
     core: Any
     """The core services (``platform_core.app.Core``): settings, repository, plugins."""
 
@@ -82,3 +84,11 @@ class JobDefinition:
     with "done": make them conditional (``UPDATE ... WHERE status = 'queued'``), since a job
     may be run again after a crash, and two deliveries of it may even run at the same
     time (see docs/jobs.md)."""
+    in_write: bool | Callable[[Any], bool] = False
+    """For a job with ``resource_types``: run it inside each triggering write's own
+    transaction instead of through the outbox (``ctx.job_id`` None, ``ctx.conn`` the
+    write's connection). No outbox row and no second transaction: the run commits or rolls
+    back with the write, exactly once, and an exception fails the write. For quick jobs whose
+    effects live in the app's own database. A callable is asked once per app, with the core
+    (the global search answers True for its embedded backend, False for Elasticsearch); if
+    it raises, the job goes through the outbox. Enqueued by name, the job runs as any other."""

@@ -34,7 +34,7 @@ from platform_core.config import Settings
 from platform_core.db.engine import AFTER_COMMIT, WRITE_OPTION, after_commit, write_transaction
 from platform_core.fhir.instants import format_instant, now_utc
 from platform_core.jobs import outbox
-from platform_core.jobs.definitions import JobDefinition
+from platform_core.jobs.definitions import JobContext, JobDefinition
 from platform_core.jobs.inline_runner import MAX_BATCH, InlineRunner
 from platform_core.jobs.outbox import JobRecord
 from platform_core.jobs.running import run_batch, run_job
@@ -77,6 +77,12 @@ def _check(definition: JobDefinition) -> None:
         raise ValueError(f"job {definition.name}: max_attempts must be at least 1")
     if definition.schedule_s is not None and definition.schedule_s <= 0:
         raise ValueError(f"job {definition.name}: schedule_s must be positive")
+    if definition.in_write is not False and not (
+        definition.resource_types and definition.transactional
+    ):
+        raise ValueError(
+            f"job {definition.name}: in_write needs resource_types and a transactional job"
+        )
 
 
 class Jobs:
@@ -119,6 +125,8 @@ class Jobs:
         self._background: BackgroundSweeper | None = None
         self._sync = settings.jobs_inline_sync
         self._runner = InlineRunner(self._run_together)
+        self._in_write: dict[str, bool] = {}
+        """Per job with ``in_write``: whether it runs inside the writes (asked once)."""
 
     @classmethod
     def build(cls, settings: Settings, db: Engine, plugins: PluginHost) -> Jobs:
@@ -198,7 +206,28 @@ class Jobs:
             return
         payload = change.as_payload()
         for definition in triggered:
-            self.enqueue(conn, definition.name, payload)
+            if self._runs_in_write(definition):
+                definition.run(JobContext(None, definition.name, payload, 1, conn, self.core))
+            else:
+                self.enqueue(conn, definition.name, payload)
+
+    def _runs_in_write(self, definition: JobDefinition) -> bool:
+        """Whether ``definition`` runs inside the triggering writes (see
+        :attr:`JobDefinition.in_write`)."""
+        if definition.in_write is False or self.core is None:
+            return False
+        decided = self._in_write.get(definition.name)
+        if decided is None:
+            decided = definition.in_write is True
+            if not decided:
+                try:
+                    decided = bool(definition.in_write(self.core))
+                except Exception:
+                    log.exception(
+                        "job %s: in_write failed; it goes through the outbox", definition.name
+                    )
+            self._in_write[definition.name] = decided
+        return decided
 
     def publish(self, conn: Connection, event: str, payload: dict[str, Any]) -> int:
         """Publish domain event ``event`` in the transaction open on ``conn``: one job per

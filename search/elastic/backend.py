@@ -34,6 +34,7 @@ class ElasticsearchBackend:
     """:class:`search.backend.SearchBackend` on an Elasticsearch cluster."""
 
     name = "elasticsearch"
+    shares_database = False
 
     def __init__(self, client: Elasticsearch | None, prefix: str = "fireside") -> None:
         self._client = client

@@ -46,10 +46,20 @@ class EmbeddedBackend:
     """:class:`search.backend.SearchBackend` on the app's database."""
 
     name = "embedded"
+    shares_database = True
 
-    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        read_engine: Engine | None = None,
+        *,
+        words_engine: Engine | None = None,
+    ) -> None:
+        """``words_engine``: an autocommit pool (PostgreSQL) for the vocabulary, or None
+        to write it in the documents' transaction (see :meth:`_add_words`)."""
         self.engine = engine
         self.read_engine = read_engine or engine
+        self.words_engine = words_engine
         self.text: PostgresText | SqliteText = (
             PostgresText() if engine.dialect.name == "postgresql" else SqliteText()
         )
@@ -57,7 +67,10 @@ class EmbeddedBackend:
 
     @classmethod
     def from_core(cls, core: Any) -> EmbeddedBackend:
-        return cls(core.db, core.repository.read_engine)
+        read = core.repository.read_engine
+        # On PostgreSQL the read pool is in autocommit mode (db.engine.create_read_engine).
+        words = read if core.db.dialect.name == "postgresql" else None
+        return cls(core.db, read, words_engine=words)
 
     # --- writes -----------------------------------------------------------------------------
     @contextmanager
@@ -76,7 +89,21 @@ class EmbeddedBackend:
         found: set[str] = set()
         for row in rows:
             found |= row.all_words()
-        self.vocabulary.add(conn, found)
+        self._add_words(conn, found)
+
+    def _add_words(self, conn: Connection, words: set[str]) -> None:
+        """Store the words the vocabulary lacks. With a ``words_engine``, in one statement
+        committed on its own: documents are written inside FHIR writes (the
+        ``search.index_resource`` job runs in the write), and two transaction Bundles adding
+        the same new words in different orders would otherwise wait on, or deadlock with,
+        each other. A word whose document then rolls back stays in the vocabulary, which
+        costs a correction or a prefix expansion that finds nothing. SQLite has one writer
+        at a time: there the words join the documents' transaction."""
+        if self.words_engine is None:
+            self.vocabulary.add(conn, words)
+            return
+        with self.words_engine.connect() as own:
+            self.vocabulary.add(own, words)
 
     def index(self, docs: Sequence[SearchDocument], *, conn: Connection | None = None) -> None:
         if not docs:

@@ -28,15 +28,15 @@ from search.embedded.schema import term, term_key
 MAX_CORRECTIONS = 5
 """Most corrections one word expands to."""
 _CACHE_LIMIT = 200_000
-_PG_TERMS = (
-    "INSERT INTO search_term (term) SELECT unnest(CAST(%(terms)s AS text[])) "
-    "ON CONFLICT DO NOTHING RETURNING term"
+_PG_ADD = (
+    "WITH new AS (INSERT INTO search_term (term) SELECT unnest(CAST(%(words)s AS text[])) "
+    "ON CONFLICT DO NOTHING RETURNING term) "
+    "INSERT INTO search_term_key (key, term) SELECT k.key, k.term "
+    "FROM unnest(CAST(%(keys)s AS text[]), CAST(%(terms)s AS text[])) AS k (key, term) "
+    "JOIN new ON new.term = k.term ON CONFLICT DO NOTHING"
 )
-_PG_KEYS = (
-    "INSERT INTO search_term_key (key, term) "
-    "SELECT * FROM unnest(CAST(%(keys)s AS text[]), CAST(%(terms)s AS text[])) "
-    "ON CONFLICT DO NOTHING"
-)
+"""The words, and the deletion keys of those that were new: one statement, so that in
+autocommit mode a word is never stored without its keys."""
 _CHUNK = 500
 
 
@@ -81,14 +81,14 @@ class Vocabulary:
         if not fresh:
             return
         if conn.dialect.name == "postgresql":
-            # Set-based: one statement returns the words that were new, one stores their
-            # keys (row-by-row inserts and look-ups made a first load crawl).
-            new = list(conn.exec_driver_sql(_PG_TERMS, {"terms": fresh}).scalars())
-            keys = [(k, w) for w in new for k in deletion_keys(w)]
-            if keys:
-                conn.exec_driver_sql(
-                    _PG_KEYS, {"keys": [k for k, _ in keys], "terms": [w for _, w in keys]}
-                )
+            # Set-based, in sorted order (two such statements never wait on each other in
+            # a cycle): row-by-row inserts and look-ups made a first load crawl. Keys go
+            # for every fresh word; only the new words' are stored.
+            keys = [(k, w) for w in fresh for k in deletion_keys(w)]
+            conn.exec_driver_sql(
+                _PG_ADD,
+                {"words": fresh, "keys": [k for k, _ in keys], "terms": [w for _, w in keys]},
+            )
         else:
             new = []
             for chunk in _chunks(fresh):

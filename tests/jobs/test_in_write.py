@@ -1,0 +1,149 @@
+"""Jobs that run inside the triggering write (``JobDefinition.in_write``): no outbox row,
+their effects commit or roll back with the write, and an exception fails the write."""
+
+from __future__ import annotations
+
+import pytest
+
+from platform_core.fhir.instants import now_utc
+from platform_core.jobs.definitions import JobContext, JobDefinition
+from platform_core.jobs.service import Jobs
+from platform_core.plugin_api import ResourceChange
+from tests.jobs.conftest import all_jobs
+from tests.jobs.job_plugin import effects, record_effect
+
+
+def _jobs(jobs_app, db, *definitions: JobDefinition) -> Jobs:
+    own = Jobs(jobs_app.extensions["fireside"].settings, db, definitions)
+    own.bind(jobs_app.extensions["fireside"])
+    return own
+
+
+def _change(resource_id: str = "7") -> ResourceChange:
+    return ResourceChange("create", "Observation", resource_id, 1, now_utc(), False, "system")
+
+
+def test_an_in_write_job_runs_in_the_write_and_leaves_no_outbox_row(jobs_app, db):
+    seen: list[JobContext] = []
+
+    def run(ctx: JobContext) -> None:
+        seen.append(ctx)
+        record_effect(ctx, f"in-write:{ctx.payload['resource_id']}")
+
+    own = _jobs(
+        jobs_app,
+        db,
+        JobDefinition("t.in", run, resource_types=frozenset({"Observation"}), in_write=True),
+    )
+    with db.begin() as conn:
+        own.on_resource_change(conn, _change("7"))
+        assert seen and seen[0].conn is conn and seen[0].job_id is None
+        assert seen[0].attempt == 1 and seen[0].payload["interaction"] == "create"
+    assert all_jobs(db) == []
+    assert effects(db, "in-write:7") == 1
+
+
+def test_an_in_write_job_rolls_back_with_its_write(jobs_app, db):
+    own = _jobs(
+        jobs_app,
+        db,
+        JobDefinition(
+            "t.in",
+            lambda ctx: record_effect(ctx, "in-write:rolled-back"),
+            resource_types=frozenset({"Observation"}),
+            in_write=True,
+        ),
+    )
+    with pytest.raises(RuntimeError), db.begin() as conn:
+        own.on_resource_change(conn, _change())
+        raise RuntimeError("the write failed after its listeners ran")
+    assert effects(db, "in-write:rolled-back") == 0
+    assert all_jobs(db) == []
+
+
+def test_a_failing_in_write_job_fails_the_write(jobs_app, db):
+    def run(ctx: JobContext) -> None:
+        raise ValueError("the index is broken")
+
+    own = _jobs(
+        jobs_app,
+        db,
+        JobDefinition("t.in", run, resource_types=frozenset({"Observation"}), in_write=True),
+    )
+    with pytest.raises(ValueError, match="index is broken"), db.begin() as conn:
+        own.on_resource_change(conn, _change())
+    assert all_jobs(db) == []
+
+
+def test_the_in_write_question_is_asked_once_and_a_failing_answer_means_the_outbox(jobs_app, db):
+    asked: list[object] = []
+
+    def yes(core: object) -> bool:
+        asked.append(core)
+        return True
+
+    def broken(core: object) -> bool:
+        raise RuntimeError("no answer")
+
+    ran: list[str] = []
+    own = _jobs(
+        jobs_app,
+        db,
+        JobDefinition(
+            "t.asked",
+            lambda ctx: ran.append(ctx.payload["resource_id"]),
+            resource_types=frozenset({"Observation"}),
+            in_write=yes,
+        ),
+        JobDefinition(
+            "t.broken", lambda ctx: None, resource_types=frozenset({"Observation"}), in_write=broken
+        ),
+    )
+    with db.begin() as conn:
+        for rid in ("1", "2", "3"):
+            own.on_resource_change(conn, _change(rid))
+    assert asked == [jobs_app.extensions["fireside"]]
+    assert ran == ["1", "2", "3"]
+    assert sorted(r["name"] for r in all_jobs(db)) == ["t.broken"] * 3
+
+
+def test_an_unbound_service_sends_in_write_jobs_through_the_outbox(jobs_app, db):
+    own = Jobs(
+        jobs_app.extensions["fireside"].settings,
+        db,
+        [JobDefinition("t.in", lambda ctx: None, resource_types=frozenset({"*"}), in_write=True)],
+    )
+    with db.begin() as conn:
+        own.on_resource_change(conn, _change())
+    assert [r["name"] for r in all_jobs(db)] == ["t.in"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"events": frozenset({"thing.done"})}],
+    ids=["no-trigger", "event-only"],
+)
+def test_in_write_needs_resource_types(jobs_app, db, options):
+    with pytest.raises(ValueError, match="in_write needs resource_types"):
+        Jobs(
+            jobs_app.extensions["fireside"].settings,
+            db,
+            [JobDefinition("t.in", lambda ctx: None, in_write=True, **options)],
+        )
+
+
+def test_in_write_needs_a_transactional_job(jobs_app, db):
+    with pytest.raises(ValueError, match="transactional job"):
+        Jobs(
+            jobs_app.extensions["fireside"].settings,
+            db,
+            [
+                JobDefinition(
+                    "t.in",
+                    lambda ctx: None,
+                    resource_types=frozenset({"Patient"}),
+                    transactional=False,
+                    in_write=True,
+                )
+            ],
+        )
