@@ -37,7 +37,9 @@ def _service(ctx: JobContext) -> SearchService:
 
 
 def _index_resource(ctx: JobContext) -> None:
-    _service(ctx).index_change(ResourceChange.from_payload(ctx.payload), ctx.conn)
+    # Inside the write (job_id None) the written resource comes along: no read needed.
+    written = ctx.resource if ctx.job_id is None else None
+    _service(ctx).index_change(ResourceChange.from_payload(ctx.payload), ctx.conn, written)
 
 
 def _index_document(ctx: JobContext) -> None:

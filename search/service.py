@@ -64,11 +64,18 @@ class SearchService:
         return [s for s in self.sources.values() if s.resource_type == resource_type]
 
     # --- indexing -------------------------------------------------------------------------
-    def index_change(self, change: ResourceChange, conn: Connection | None = None) -> None:
+    def index_change(
+        self,
+        change: ResourceChange,
+        conn: Connection | None = None,
+        written: dict[str, Any] | None = None,
+    ) -> None:
         """Bring the documents of a written resource up to date with its current state (so
-        a late or repeated job is harmless: it indexes what is there now)."""
-        current = None
-        if not change.deleted:
+        a late or repeated job is harmless: it indexes what is there now). ``written``:
+        the resource as the write in progress on ``conn`` stored it, which is the current
+        state there (saves reading it back)."""
+        current = None if change.deleted else written
+        if current is None and not change.deleted:
             try:
                 current = self.core.repository.read(
                     RequestContext.system("search"),

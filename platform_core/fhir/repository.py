@@ -128,8 +128,11 @@ class Repository:
         self.reindexer = Reindexer(self)
         self.hooks = hooks
         """The plugin hooks (``PluginHost.hook``), or None: no plugins."""
-        self.write_listeners: list[Callable[[Connection, ResourceChange], None]] = []
-        """Called inside each write's transaction (the jobs outbox enqueues from here)."""
+        self.write_listeners: list[
+            Callable[[Connection, ResourceChange, dict[str, Any] | None], None]
+        ] = []
+        """Called inside each write's transaction with the resource as stored (None for a
+        delete): the jobs service triggers its jobs from here."""
         self.core: Any = None
         """The core services this repository belongs to (set by ``build_core``), handed to
         plugins in :class:`PendingWrite`."""
@@ -183,7 +186,7 @@ class Repository:
             ctx.actor,
         )
         for listener in self.write_listeners:
-            listener(conn, change)
+            listener(conn, change, body)
         if self.hooks is not None and self.hooks.fhir_resource_after_commit.get_hookimpls():
             after_commit(conn, lambda: self._fire_after_commit(change))
         if not ctx.internal:

@@ -35,6 +35,9 @@ class JobContext:
     ``transactional=False``."""
     core: Any
     """The core services (``platform_core.app.Core``): settings, repository, plugins."""
+    resource: dict[str, Any] | None = None
+    """For a run inside the triggering write (``job_id`` None): the resource as that write
+    stored it (None when it deleted it). Otherwise None: read what is current."""
 
     @property
     def conn(self) -> Connection:

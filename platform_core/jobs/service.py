@@ -198,16 +198,24 @@ class Jobs:
             self._dispatch_after_commit(conn, job_id)
         return job_id
 
-    def on_resource_change(self, conn: Connection, change: ResourceChange) -> None:
-        """Enqueue the jobs triggered by a FHIR write, in the write's transaction (a
-        ``Repository.write_listeners`` entry). A dictionary lookup when none is."""
+    def on_resource_change(
+        self,
+        conn: Connection,
+        change: ResourceChange,
+        resource: dict[str, Any] | None = None,
+    ) -> None:
+        """Enqueue the jobs triggered by a FHIR write, in the write's transaction, or run
+        those defined ``in_write`` there, handing them ``resource`` (as stored, None for a
+        delete) (a ``Repository.write_listeners`` entry). A dictionary lookup when none
+        is."""
         triggered = self._triggered.get(change.resource_type, self._wildcard)
         if not triggered:
             return
         payload = change.as_payload()
         for definition in triggered:
             if self._runs_in_write(definition):
-                definition.run(JobContext(None, definition.name, payload, 1, conn, self.core))
+                context = JobContext(None, definition.name, payload, 1, conn, self.core, resource)
+                definition.run(context)
             else:
                 self.enqueue(conn, definition.name, payload)
 

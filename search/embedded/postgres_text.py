@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
+from platform_core.db.prepared import prepare_options
 from search.backend import SearchQuery, Visibility
 from search.embedded.rows import DocumentRow, Found, MatchPlan
 from search.embedded.schema import document
@@ -40,21 +41,35 @@ RANK_WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"
 5 times a body match."""
 
 _COLUMNS = ("kind", "doc_id", "title", "body", "keywords", "url", "patient_id", "fields")
-_UPSERT = (
-    "INSERT INTO search_document (kind, doc_id, title, body, keywords, url, patient_id, "
-    "fields, generation, tsv, title_tsv) "
-    "SELECT u.kind, u.doc_id, u.title, u.body, u.keywords, u.url, u.patient_id, u.fields, "
-    "%(generation)s, CAST(u.tsv AS tsvector), CAST(u.title_tsv AS tsvector) "
-    "FROM unnest(CAST(%(kind)s AS text[]), CAST(%(doc_id)s AS text[]), "
-    "CAST(%(title)s AS text[]), CAST(%(body)s AS text[]), CAST(%(keywords)s AS text[]), "
-    "CAST(%(url)s AS text[]), CAST(%(patient_id)s AS text[]), CAST(%(fields)s AS text[]), "
-    "CAST(%(tsv)s AS text[]), CAST(%(title_tsv)s AS text[])) "
-    "AS u(kind, doc_id, title, body, keywords, url, patient_id, fields, tsv, title_tsv) "
+_ON_CONFLICT = (
     "ON CONFLICT (kind, doc_id) DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body, "
     "keywords = EXCLUDED.keywords, url = EXCLUDED.url, patient_id = EXCLUDED.patient_id, "
     "fields = EXCLUDED.fields, generation = EXCLUDED.generation, tsv = EXCLUDED.tsv, "
     "title_tsv = EXCLUDED.title_tsv"
 )
+_INSERT = (
+    "INSERT INTO search_document (kind, doc_id, title, body, keywords, url, patient_id, "
+    "fields, generation, tsv, title_tsv) "
+)
+_UPSERT = (
+    _INSERT + "SELECT u.kind, u.doc_id, u.title, u.body, u.keywords, u.url, u.patient_id, "
+    "u.fields, %(generation)s, CAST(u.tsv AS tsvector), CAST(u.title_tsv AS tsvector) "
+    "FROM unnest(CAST(%(kind)s AS text[]), CAST(%(doc_id)s AS text[]), "
+    "CAST(%(title)s AS text[]), CAST(%(body)s AS text[]), CAST(%(keywords)s AS text[]), "
+    "CAST(%(url)s AS text[]), CAST(%(patient_id)s AS text[]), CAST(%(fields)s AS text[]), "
+    "CAST(%(tsv)s AS text[]), CAST(%(title_tsv)s AS text[])) "
+    "AS u(kind, doc_id, title, body, keywords, url, patient_id, fields, tsv, title_tsv) "
+    + _ON_CONFLICT
+)
+_UPSERT_ONE = (
+    _INSERT + "VALUES (%(kind)s, %(doc_id)s, %(title)s, %(body)s, %(keywords)s, %(url)s, "
+    "%(patient_id)s, %(fields)s, %(generation)s, CAST(%(tsv)s AS tsvector), "
+    "CAST(%(title_tsv)s AS tsvector)) " + _ON_CONFLICT
+)
+"""One document, the common case (a FHIR write indexes its resource): plain values, which
+psycopg sends for less than arrays of one, and prepared: an upsert's plan never depends on
+its values."""
+_PREPARED = prepare_options(generic=False)
 
 COPY_THRESHOLD = 50
 """From how many documents a write goes through COPY (the reindex path)."""
@@ -176,9 +191,17 @@ class PostgresText:
     """The PostgreSQL half of the embedded backend."""
 
     def write(self, conn: Connection, rows: Sequence[DocumentRow]) -> None:
-        """Upsert ``rows`` (one generation) with one statement: arrays, one per column."""
+        """Upsert ``rows`` (one generation) with one statement: arrays, one per column (one
+        row: plain values)."""
         if len(rows) >= COPY_THRESHOLD:
             self._copy(conn, rows)
+        elif len(rows) == 1:
+            row = rows[0]
+            one: dict[str, Any] = {c: getattr(row, c) for c in _COLUMNS}
+            one.update(
+                tsv=tsvector_literal(row), title_tsv=title_literal(row), generation=row.generation
+            )
+            conn.exec_driver_sql(_UPSERT_ONE, one, execution_options=_PREPARED)
         elif rows:
             params: dict[str, Any] = {c: [getattr(r, c) for r in rows] for c in _COLUMNS}
             params["tsv"] = [tsvector_literal(r) for r in rows]
