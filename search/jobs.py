@@ -59,9 +59,10 @@ def _job(name: str, run: Callable[[JobContext], None], **options: Any) -> JobDef
 
 def _indexes_in_write(core: Any) -> bool:
     """Whether writes index their resource themselves: when the backend stores documents in
-    the app's database, the document joins the write's transaction. That is cheaper than an
-    outbox row and a second transaction (measured: about 30% of a create's CPU, see
-    docs/benchmarks.md), and a search never sees a resource without its document."""
+    the app's database, the document joins the write's transaction. Through the outbox (a
+    row, then a second transaction) indexing had cost a create about as much CPU as the
+    create itself (docs/benchmarks.md), and now a search never sees a committed resource
+    without its document."""
     return service_of(core).backend.shares_database
 
 

@@ -204,10 +204,10 @@ class Jobs:
         change: ResourceChange,
         resource: dict[str, Any] | None = None,
     ) -> None:
-        """Enqueue the jobs triggered by a FHIR write, in the write's transaction, or run
-        those defined ``in_write`` there, handing them ``resource`` (as stored, None for a
-        delete) (a ``Repository.write_listeners`` entry). A dictionary lookup when none
-        is."""
+        """Trigger the jobs of a FHIR write in its transaction (a
+        ``Repository.write_listeners`` entry): enqueue them, or run those defined
+        ``in_write`` right here with ``resource``, the resource as stored (None for a
+        delete). A dictionary lookup when the type triggers none."""
         triggered = self._triggered.get(change.resource_type, self._wildcard)
         if not triggered:
             return
