@@ -117,3 +117,20 @@ def test_concurrent_bundles_with_the_same_new_words_all_commit(app, search_servi
     assert statuses == [200] * threads
     for w in words[:3]:
         assert len(_titles(search_service, w.lower())) == threads
+
+
+def test_a_write_whose_indexing_fails_answers_500_and_writes_nothing(
+    app, fhir, search_service, monkeypatch
+):
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the document table is broken")
+
+    monkeypatch.setattr(search_service.backend, "index", broken)
+    resp = fhir.post("Practitioner", _practitioner("Perpetua", "Vandersloot"))
+    assert resp.status_code == 500
+    body = resp.get_json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert "document table" not in resp.get_data(as_text=True)  # no internals leak
+    monkeypatch.undo()
+    assert fhir.get("Practitioner?family=Vandersloot").get_json().get("entry", []) == []
+    assert _titles(search_service, "vandersloot") == []
