@@ -1,21 +1,26 @@
-"""What the in-process write profilers share (:mod:`bench.profile_create`,
-:mod:`bench.profile_booking`): an app whose jobs run in the request's thread or go to a
-queue nobody reads, and the measurement of one request kind: its SQL, this process's CPU
-and the database backends' CPU per request, and optionally a cProfile summary."""
+"""What the in-process profilers share (:mod:`bench.profile_create`,
+:mod:`bench.profile_booking`, :mod:`bench.profile_search`): a scratch app whose jobs run in
+the request's thread or go to a queue nobody reads, the measurement of one request kind
+(its SQL, this process's CPU and the database backends' CPU per request, optionally a
+cProfile summary), and the command line."""
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 
 from bench import harness
-from bench.profile_ingest import profile_summary
+from bench.harness import ScratchDatabase
+from bench.profile_ingest import add_profile_arguments, profile_summary
 
 REDIS = "redis://127.0.0.1:6379/0"
 JOBS_MODES = ("broker", "sync")
@@ -38,25 +43,42 @@ def create_app_with_jobs(url: str, jobs: str, queue: str, extra: dict[str, str])
     return create_app()
 
 
-def drop_queue(jobs: str, queue: str) -> None:
-    """Delete the throw-away queue of a ``broker`` run."""
-    if jobs != "sync":
-        import redis
+@contextmanager
+def scratch_app(
+    database_url: str | None, jobs: str, extra: dict[str, str]
+) -> Iterator[tuple[str, Any]]:
+    """A migrated scratch database and an app on it (see :func:`create_app_with_jobs`):
+    ``(database name, app)``. The app is disposed, the queue deleted and the database
+    dropped afterwards, also on failure."""
+    queue = f"fireside-profile-{uuid.uuid4().hex[:10]}"
+    with ScratchDatabase(database_url) as db:
+        harness.migrate(db.url)
+        app = create_app_with_jobs(db.url, jobs, queue, extra)
+        try:
+            yield db.name, app
+        finally:
+            app.extensions["fireside"].dispose()
+            if jobs != "sync":
+                import redis
 
-        redis.Redis.from_url(REDIS).delete(queue)
+                redis.Redis.from_url(REDIS).delete(queue)
 
 
 def measure(
     db_name: str,
     step: Callable[[int], None],
-    first: int,
-    count: int,
     *,
+    warmup: int,
+    count: int,
     unit: str,
     top: int | None,
 ) -> dict[str, Any]:
-    """Run ``step(first)`` recording its SQL, then ``count`` more steps measured (under
-    cProfile unless ``top`` is None); the figures per step, named ``..._per_<unit>``."""
+    """Run ``warmup`` unmeasured steps, one more recording its SQL, then ``count`` steps
+    measured (under cProfile unless ``top`` is None); the figures per step, named
+    ``..._per_<unit>``. Step ``i`` gets its index, from 0."""
+    for i in range(warmup):
+        step(i)
+    first = warmup
     statements: list[str] = []
 
     def record(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
@@ -98,3 +120,22 @@ def add_jobs_argument(parser: argparse.ArgumentParser, default: str) -> None:
         default=default,
         help="sync: jobs run in the request's thread; broker: to a queue nobody reads",
     )
+
+
+def main(
+    argv: list[str] | None,
+    doc: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    *,
+    database: str = "the scratch database",
+) -> int:
+    """The command line of an in-process profiler: its own arguments, then ``--profile``,
+    ``--top`` and ``--database-url``; prints ONE JSON object."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    add_arguments(parser)
+    add_profile_arguments(parser, database)
+    args = parser.parse_args(argv)
+    harness.exit_on_sigterm()
+    print(json.dumps(run(args)))
+    return 0

@@ -17,70 +17,49 @@ as files). CPU times are the stable measure on a shared machine; wall times are 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import uuid
 from typing import Any
 
-from bench import harness, inprocess
-from bench.harness import ScratchDatabase
-from bench.profile_ingest import add_profile_arguments
+from bench import inprocess
 
 WARMUP = 20
+MAIL_URL = "file:///tmp/fireside-bench-mail"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Seed, warm up, book and measure; the result object."""
     from bench import booking
+    from plugins.scheduling.generation import generate
 
-    queue = f"fireside-profile-{uuid.uuid4().hex[:10]}"
-    with ScratchDatabase(args.database_url) as db:
-        harness.migrate(db.url)
-        app = inprocess.create_app_with_jobs(
-            db.url,
-            args.jobs,
-            queue,
-            {
-                "FIRESIDE_AUTH_REQUIRED": "true",
-                "FIRESIDE_MAIL_URL": "file:///tmp/fireside-bench-mail",
-            },
-        )
+    extra = {"FIRESIDE_AUTH_REQUIRED": "true", "FIRESIDE_MAIL_URL": MAIL_URL}
+    with inprocess.scratch_app(args.database_url, args.jobs, extra) as (db_name, app):
         core = app.extensions["fireside"]
-        try:
-            total = WARMUP + args.bookings + 1
-            practitioners = booking.seed_practitioners(core, max(2, total // 300 + 1))
-            from plugins.scheduling.generation import generate
+        total = WARMUP + args.bookings + 1
+        for pid in booking.seed_practitioners(core, max(2, total // 300 + 1)):
+            with core.repository.transaction() as conn:
+                generate(core, conn, pid)
+        patients = booking.tokens_for(core, booking.seed_patients(core, 10))
+        slots = booking.pick_slots(core, total)
+        client = app.test_client()
 
-            for pid in practitioners:
-                with core.repository.transaction() as conn:
-                    generate(core, conn, pid)
-            patients = booking.tokens_for(core, booking.seed_patients(core, 10))
-            slots = booking.pick_slots(core, total)
-            client = app.test_client()
-
-            def book(i: int) -> None:
-                patient, token = patients[i % len(patients)]
-                resp = client.post(
-                    "/api/scheduling/bookings",
-                    json={"slot": slots[i], "patient": patient},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-                if resp.status_code != 201:
-                    raise RuntimeError(f"booking failed: {resp.status_code} {resp.data[:500]!r}")
-
-            for i in range(WARMUP):
-                book(i)
-            figures = inprocess.measure(
-                db.name,
-                book,
-                WARMUP,
-                args.bookings,
-                unit="booking",
-                top=args.top if args.profile else None,
+        def book(i: int) -> None:
+            patient, token = patients[i % len(patients)]
+            resp = client.post(
+                "/api/scheduling/bookings",
+                json={"slot": slots[i], "patient": patient},
+                headers={"Authorization": f"Bearer {token}"},
             )
-        finally:
-            core.dispose()
-            inprocess.drop_queue(args.jobs, queue)
+            if resp.status_code != 201:
+                raise RuntimeError(f"booking failed: {resp.status_code} {resp.data[:500]!r}")
+
+        figures = inprocess.measure(
+            db_name,
+            book,
+            warmup=WARMUP,
+            count=args.bookings,
+            unit="booking",
+            top=args.top if args.profile else None,
+        )
     return {
         "benchmark": "profile_booking",
         "bookings": args.bookings,
@@ -90,16 +69,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, run, print one JSON object."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bookings", type=int, default=300)
     inprocess.add_jobs_argument(parser, "broker")
-    add_profile_arguments(parser, "the scratch database")
-    args = parser.parse_args(argv)
-    harness.exit_on_sigterm()
-    print(json.dumps(run(args)))
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, print one JSON object."""
+    return inprocess.main(argv, __doc__ or "", _arguments, run)
 
 
 if __name__ == "__main__":

@@ -20,15 +20,11 @@ not.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import uuid
 from typing import Any
 
-from bench import harness, inprocess
+from bench import inprocess
 from bench.crud import patient_bodies
-from bench.harness import ScratchDatabase
-from bench.profile_ingest import add_profile_arguments
 
 WARMUP = 50
 FHIR_JSON = "application/fhir+json"
@@ -36,35 +32,23 @@ FHIR_JSON = "application/fhir+json"
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Warm up, create and measure; the result object."""
-    queue = f"fireside-profile-{uuid.uuid4().hex[:10]}"
-    with ScratchDatabase(args.database_url) as db:
-        harness.migrate(db.url)
-        app = inprocess.create_app_with_jobs(db.url, args.jobs, queue, {})
-        core = app.extensions["fireside"]
-        try:
-            bodies = patient_bodies(WARMUP + args.creates + 1, args.seed)
-            client = app.test_client()
+    with inprocess.scratch_app(args.database_url, args.jobs, {}) as (db_name, app):
+        bodies = patient_bodies(WARMUP + args.creates + 1, args.seed)
+        client = app.test_client()
 
-            def create(i: int) -> None:
-                resp = client.post(
-                    "/fhir/Patient", data=bodies[i], headers={"Content-Type": FHIR_JSON}
-                )
-                if resp.status_code != 201:
-                    raise RuntimeError(f"create failed: {resp.status_code} {resp.data[:500]!r}")
+        def create(i: int) -> None:
+            resp = client.post("/fhir/Patient", data=bodies[i], headers={"Content-Type": FHIR_JSON})
+            if resp.status_code != 201:
+                raise RuntimeError(f"create failed: {resp.status_code} {resp.data[:500]!r}")
 
-            for i in range(WARMUP):
-                create(i)
-            figures = inprocess.measure(
-                db.name,
-                create,
-                WARMUP,
-                args.creates,
-                unit="create",
-                top=args.top if args.profile else None,
-            )
-        finally:
-            core.dispose()
-            inprocess.drop_queue(args.jobs, queue)
+        figures = inprocess.measure(
+            db_name,
+            create,
+            warmup=WARMUP,
+            count=args.creates,
+            unit="create",
+            top=args.top if args.profile else None,
+        )
     return {
         "benchmark": "profile_create",
         "creates": args.creates,
@@ -74,17 +58,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, run, print one JSON object."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--creates", type=int, default=500)
     inprocess.add_jobs_argument(parser, "sync")
     parser.add_argument("--seed", type=int, default=0)
-    add_profile_arguments(parser, "the scratch database")
-    args = parser.parse_args(argv)
-    harness.exit_on_sigterm()
-    print(json.dumps(run(args)))
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, print one JSON object."""
+    return inprocess.main(argv, __doc__ or "", _arguments, run)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import random
 import sys
@@ -27,8 +26,8 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench import harness
-from bench.profile_ingest import add_profile_arguments, profile_summary
+from bench import harness, inprocess
+from bench.profile_ingest import profile_summary
 from bench.search import Pools, query_makers
 
 WARMUP = 50
@@ -112,18 +111,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, run, print one JSON object."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", required=True, help="a database bench.search --keep-db loaded")
     parser.add_argument("--kind", default="birthdate", help="a query kind of bench.search")
     parser.add_argument("--searches", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=1)
-    add_profile_arguments(parser, "--db")
-    args = parser.parse_args(argv)
-    harness.exit_on_sigterm()
-    print(json.dumps(run(args)))
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, print one JSON object."""
+    return inprocess.main(argv, __doc__ or "", _arguments, run, database="--db")
 
 
 if __name__ == "__main__":

@@ -37,9 +37,8 @@ def _service(ctx: JobContext) -> SearchService:
 
 
 def _index_resource(ctx: JobContext) -> None:
-    # Inside the write (job_id None) the written resource comes along: no read needed.
-    written = ctx.resource if ctx.job_id is None else None
-    _service(ctx).index_change(ResourceChange.from_payload(ctx.payload), ctx.conn, written)
+    # Inside the write the written resource comes along (ctx.resource): no read needed.
+    _service(ctx).index_change(ResourceChange.from_payload(ctx.payload), ctx.conn, ctx.resource)
 
 
 def _index_document(ctx: JobContext) -> None:
