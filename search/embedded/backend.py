@@ -99,11 +99,14 @@ class EmbeddedBackend:
         each other. A word whose document then rolls back stays in the vocabulary, which
         costs a correction or a prefix expansion that finds nothing. SQLite has one writer
         at a time: there the words join the documents' transaction."""
+        fresh = self.vocabulary.unknown(words)
+        if not fresh:
+            return  # no connection to check out: most documents bring no new word
         if self.words_engine is None:
-            self.vocabulary.add(conn, words)
+            self.vocabulary.store(conn, fresh)
             return
         with self.words_engine.connect() as own:
-            self.vocabulary.add(own, words)
+            self.vocabulary.store(own, fresh)
 
     def index(self, docs: Sequence[SearchDocument], *, conn: Connection | None = None) -> None:
         if not docs:

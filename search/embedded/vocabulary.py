@@ -75,9 +75,18 @@ class Vocabulary:
         with self._lock:
             self._known.clear()
 
+    def unknown(self, found: Iterable[str]) -> list[str]:
+        """The vocabulary words of ``found`` this process has not stored, sorted: nothing
+        to store when empty, which is most writes (names and codes repeat)."""
+        return sorted({w for w in found if vocabulary_word(w)} - self._known)
+
     def add(self, conn: Connection, found: Iterable[str]) -> None:
         """Store the words not stored yet, with their deletion keys (and trigrams)."""
-        fresh = sorted({w for w in found if vocabulary_word(w)} - self._known)
+        self.store(conn, self.unknown(found))
+
+    def store(self, conn: Connection, fresh: list[str]) -> None:
+        """Store ``fresh`` (from :meth:`unknown`): the words the tables lack, and their
+        keys."""
         if not fresh:
             return
         if conn.dialect.name == "postgresql":

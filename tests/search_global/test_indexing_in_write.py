@@ -134,3 +134,34 @@ def test_a_write_whose_indexing_fails_answers_500_and_writes_nothing(
     monkeypatch.undo()
     assert fhir.get("Practitioner?family=Vandersloot").get_json().get("entry", []) == []
     assert _titles(search_service, "vandersloot") == []
+
+
+def test_a_document_of_known_words_stores_no_words(app, fhir, search_service, monkeypatch):
+    """Words are stored once: a second document with the same words neither checks out
+    the words' own connection (PostgreSQL) nor sends a statement for them."""
+    backend = search_service.backend
+    stored: list[list[str]] = []
+    real_store = backend.vocabulary.store
+    monkeypatch.setattr(
+        backend.vocabulary,
+        "store",
+        lambda conn, fresh: stored.append(fresh) or real_store(conn, fresh),
+    )
+    checkouts: list[object] = []
+
+    def checked_out(conn: object) -> None:
+        checkouts.append(conn)
+
+    if backend.words_engine is not None:
+        sa.event.listen(backend.words_engine, "engine_connect", checked_out)
+    try:
+        fhir.create(_practitioner("Euphrosyne", "Quarrington"))
+        assert stored and {"euphrosyne", "quarrington"} <= set(stored[-1])
+        stored.clear()
+        checkouts.clear()
+        fhir.create(_practitioner("Euphrosyne", "Quarrington"))
+    finally:
+        if backend.words_engine is not None:
+            sa.event.remove(backend.words_engine, "engine_connect", checked_out)
+    assert stored == [] and checkouts == []
+    assert len(_titles(search_service, "quarrington")) == 2
