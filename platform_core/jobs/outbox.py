@@ -149,16 +149,19 @@ def insert(
     key: str | None,
     available_at: datetime,
     now: datetime,
+    dispatched_at: datetime | None = None,
 ) -> int | None:
-    """Add a pending job; its id, or None when ``key`` is already taken."""
+    """Add a job, pending or (with ``dispatched_at``: its hand-over follows the commit)
+    dispatched; its id, or None when ``key`` is already taken."""
     values = {
         "name": name,
         "payload": payload,
         "idempotency_key": key,
-        "state": PENDING,
+        "state": PENDING if dispatched_at is None else DISPATCHED,
         "attempts": 0,
         "available_at": available_at,
         "created_at": now,
+        "dispatched_at": dispatched_at,
     }
     if key is None:
         return int(conn.execute(_INSERT, values).scalar_one())

@@ -8,9 +8,11 @@ Flow of one job:
 2. After the commit, :meth:`Jobs.dispatch` hands the new ids over. Inline (no broker, the
    embedded default) it gives them to the process's inline-jobs thread, which runs what has
    queued up together (``jobs_inline_sync`` runs them in the committing thread instead).
-   With a broker it marks them ``dispatched`` and publishes one message per job; if the
-   broker is down the rows go back to ``pending`` and the write that enqueued them is not
-   affected.
+   With a broker they were written ``dispatched`` already (unless the broker failed
+   moments before), so the hand-over publishes one message per job and writes nothing; if
+   the broker is down the rows go back to ``pending`` and the write that enqueued them is
+   not affected. A process that dies between the commit and the publish leaves them to the
+   sweeper after ``jobs_lease_s``, like a worker that dies.
 3. :meth:`Jobs.run` runs a job in one write transaction that locks its row, calls the
    job with that transaction as ``ctx.conn``, and marks it done: the job's database
    effects commit together with "done", so they happen exactly once. A failure rolls them
@@ -191,11 +193,21 @@ class Jobs:
             available_at = now + self._lease
         else:
             available_at = now
+        batch = self._dispatch_batch(conn) if dispatch_now else None
+        # With a broker the row is written dispatched already: the hand-over after the
+        # commit then only publishes, with no transaction of its own to claim the job.
+        claimed = batch is not None and self._publisher is not None and self._publisher.available()
         job_id = outbox.insert(
-            conn, name=name, payload=text, key=key, available_at=available_at, now=now
+            conn,
+            name=name,
+            payload=text,
+            key=key,
+            available_at=available_at,
+            now=now,
+            dispatched_at=batch.stamp if claimed and batch is not None else None,
         )
-        if job_id is not None and dispatch_now:
-            self._dispatch_after_commit(conn, job_id)
+        if job_id is not None and batch is not None:
+            (batch.claimed if claimed else batch.ids).append(job_id)
         return job_id
 
     def on_resource_change(
@@ -255,20 +267,24 @@ class Jobs:
         """The names of the jobs that ``event`` enqueues."""
         return [d.name for d in self._subscribers.get(event, ())]
 
-    def _dispatch_after_commit(self, conn: Connection, job_id: int) -> None:
-        """Collect the transaction's new jobs in one after-commit dispatch."""
+    def _dispatch_batch(self, conn: Connection) -> _Dispatch:
+        """The one after-commit dispatch of the transaction open on ``conn``, which
+        collects the jobs it enqueues."""
         batch = conn.info.get(self._batch_key)
         if batch is None or not any(cb is batch for cb in conn.info.get(AFTER_COMMIT, ())):
-            batch = _Dispatch(self)
+            batch = _Dispatch(self, now_utc())
             conn.info[self._batch_key] = batch
             after_commit(conn, batch)
-        batch.ids.append(job_id)
+        return batch
 
     # --- handing over ----------------------------------------------------------------------
-    def dispatch(self, ids: Sequence[int]) -> None:
-        """Hand over jobs that were just committed. Never raises: what cannot be handed over
-        now stays ``pending`` for the sweeper."""
-        if not ids:
+    def dispatch(
+        self, ids: Sequence[int], *, claimed: Sequence[int] = (), stamp: datetime | None = None
+    ) -> None:
+        """Hand over jobs that were just committed: ``ids`` pending, ``claimed`` written
+        dispatched at ``stamp`` (with a broker). Never raises: what cannot be handed over now
+        is left pending for the sweeper."""
+        if not ids and not claimed:
             return
         if self._publisher is None:
             if self._sync:
@@ -277,16 +293,21 @@ class Jobs:
             else:
                 self._runner.submit(ids)
             return
-        if not self._publisher.available():
-            log.debug("jobs broker down recently: %d job(s) left to the sweeper", len(ids))
-            return
+        stamp = stamp or now_utc()
         try:
-            stamp = now_utc()
-            with write_transaction(self.db) as conn:
-                claimed = outbox.claim_ids(conn, ids, now=stamp)
-            self._publish(claimed, stamp)
+            if not self._publisher.available():
+                log.debug("jobs broker down recently: %d job(s) left to the sweeper", len(ids))
+                self._release(claimed, stamp)
+                return
+            handed = list(claimed)
+            if ids:
+                with write_transaction(self.db) as conn:
+                    handed += outbox.claim_ids(conn, ids, now=stamp)
+            self._publish(handed, stamp)
         except Exception:
-            log.exception("could not hand over %d job(s); the sweeper will", len(ids))
+            log.exception(
+                "could not hand over %d job(s); the sweeper will", len(ids) + len(claimed)
+            )
 
     def sweep(self) -> int:
         """Hand over again the jobs that are due and those dispatched longer than
@@ -333,9 +354,15 @@ class Jobs:
             return len(ids)
         except BrokerUnavailable as exc:
             log.warning("%s; %d job(s) stay pending", exc, len(ids) - exc.published)
-            with write_transaction(self.db) as conn:
-                outbox.release(conn, ids[exc.published :], dispatched_at=stamp)
+            self._release(ids[exc.published :], stamp)
             return exc.published
+
+    def _release(self, ids: Sequence[int], stamp: datetime) -> None:
+        """Put jobs marked dispatched at ``stamp`` that were not published back to
+        pending, for the sweeper's next round (not after a lease)."""
+        if ids:
+            with write_transaction(self.db) as conn:
+                outbox.release(conn, ids, dispatched_at=stamp)
 
     def readiness(self) -> str | None:
         """None when jobs can be handed over (inline, or the broker answers), else why
@@ -457,7 +484,7 @@ class Jobs:
             outbox.reset_for_retry(
                 conn, job_id, available_at=now + self._lease if self.inline else now
             )
-            self._dispatch_after_commit(conn, job_id)
+            self._dispatch_batch(conn).ids.append(job_id)
         record = self.get(job_id)
         assert record is not None
         return record
@@ -471,9 +498,14 @@ class Jobs:
 class _Dispatch:
     """The after-commit callback of one transaction: dispatch the jobs it enqueued."""
 
-    def __init__(self, jobs: Jobs) -> None:
+    def __init__(self, jobs: Jobs, stamp: datetime) -> None:
         self.jobs = jobs
+        self.stamp = stamp
+        """``dispatched_at`` of the jobs written dispatched (:attr:`claimed`)."""
         self.ids: list[int] = []
+        """Jobs written pending: run inline, or claimed then published."""
+        self.claimed: list[int] = []
+        """Jobs written dispatched (a broker was up): published."""
 
     def __call__(self) -> None:
-        self.jobs.dispatch(self.ids)
+        self.jobs.dispatch(self.ids, claimed=self.claimed, stamp=self.stamp)

@@ -15,6 +15,7 @@ import redis
 from platform_core.app import create_app
 from platform_core.config import load_settings
 from platform_core.db.engine import write_transaction
+from platform_core.jobs import outbox
 from platform_core.jobs.celery_app import (
     CONNECT_TIMEOUT_S,
     RUN_TASK,
@@ -44,6 +45,26 @@ def test_a_job_runs_on_a_worker(celery_core, start_worker, effects):
     worker = start_worker()
     wait_for(f"job {job_id} done; worker log:\n{worker.log()}", lambda: done(jobs, job_id))
     assert effects("on-a-worker") == 1 and job(jobs, job_id).attempts == 1
+
+
+def test_with_a_broker_a_job_is_written_dispatched_and_the_hand_over_writes_nothing(
+    celery_core, start_worker, effects, monkeypatch
+):
+    """The hand-over after the commit only publishes: the row was written ``dispatched``
+    in the enqueuing transaction, so no second transaction claims it."""
+    jobs = celery_core.jobs
+
+    def no_claims(*_args: object, **_kwargs: object) -> list[int]:
+        raise AssertionError("the hand-over claimed jobs in a transaction of its own")
+
+    monkeypatch.setattr(outbox, "claim_ids", no_claims)
+    with write_transaction(celery_core.db) as conn:
+        job_id = jobs.enqueue(conn, "test.record", {"tag": "written-dispatched"})
+        row = outbox.get(conn, job_id)
+        assert row is not None and row.state == "dispatched" and row.dispatched_at is not None
+    worker = start_worker()
+    wait_for(f"job {job_id} done; worker log:\n{worker.log()}", lambda: done(jobs, job_id))
+    assert effects("written-dispatched") == 1
 
 
 def test_a_permanent_failure_on_a_worker_fails_the_job_at_once(

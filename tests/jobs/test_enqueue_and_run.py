@@ -99,7 +99,9 @@ def test_a_job_without_a_transaction_is_marked_running_for_a_lease(jobs, db):
 def test_jobs_of_one_transaction_are_handed_over_together(jobs, db, effects, monkeypatch):
     batches: list[list[int]] = []
     original = jobs.dispatch
-    monkeypatch.setattr(jobs, "dispatch", lambda ids: (batches.append(list(ids)), original(ids)))
+    monkeypatch.setattr(
+        jobs, "dispatch", lambda ids, **kw: (batches.append(list(ids)), original(ids, **kw))
+    )
     with write_transaction(db) as conn:
         ids = [jobs.enqueue(conn, "test.record", {"tag": f"batch-{i}"}) for i in range(3)]
     assert batches == [ids]
