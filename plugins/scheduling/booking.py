@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from platform_core.db.prepared import prepared
 from platform_core.fhir import error_codes
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError
@@ -30,7 +31,7 @@ from plugins.scheduling.schema import RuleRow, SlotRow
 SLOTS, RULES = SlotRow.__table__, RuleRow.__table__
 DEFAULT_VIDEO_BASE = "https://meet.fireside.health"
 STAFF_STATUSES = frozenset({"arrived", "fulfilled", "noshow"})
-_BOOKABLE = (
+_BOOKABLE = prepared(
     sa.select(
         SLOTS,
         RULES.c.modes,
@@ -40,9 +41,11 @@ _BOOKABLE = (
         RULES.c.price_currency,
     )
     .join(RULES, RULES.c.id == SLOTS.c.rule_id)
-    .where(SLOTS.c.slot_id == sa.bindparam("slot"))
+    .where(SLOTS.c.slot_id == sa.bindparam("slot")),
+    generic=False,
 )
-"""A slot with what its rule offers (built once: the booking's first query)."""
+"""A slot with what its rule offers (built once, prepared: the booking's first query, a key
+lookup)."""
 
 
 @dataclass(frozen=True)

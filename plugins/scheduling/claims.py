@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from platform_core.db.prepared import prepared
 from platform_core.fhir.context import RequestContext
 from platform_core.fhir.errors import FhirError
 from platform_core.fhir.instants import now_utc
@@ -120,7 +121,7 @@ def _claim_statement(postgresql: bool, by_practitioner: bool) -> sa.Update:
             .scalar_subquery()
         )
         condition = condition & (SLOTS.c.slot_id == unlocked)
-    return (
+    statement = (
         sa.update(SLOTS)
         .where(condition)
         .values(
@@ -129,6 +130,7 @@ def _claim_statement(postgresql: bool, by_practitioner: bool) -> sa.Update:
             hold_expires_at=sa.bindparam("hold"),
         )
     )
+    return prepared(statement, generic=False)  # a key lookup: its plan never varies
 
 
 def _refusal(
