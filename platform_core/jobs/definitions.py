@@ -88,10 +88,17 @@ class JobDefinition:
     may be run again after a crash, and two deliveries of it may even run at the same
     time (see docs/jobs.md)."""
     in_write: bool | Callable[[Any], bool] = False
-    """For a job with ``resource_types``: run it inside each triggering write's own
-    transaction instead of through the outbox (``ctx.job_id`` None, ``ctx.conn`` the
-    write's connection). No outbox row and no second transaction: the run commits or rolls
-    back with the write, exactly once, and an exception fails the write. For quick jobs whose
-    effects live in the app's own database. A callable is asked once per app, with the core
-    (the global search answers True for its embedded backend, False for Elasticsearch); if
-    it raises, the job goes through the outbox. Enqueued by name, the job runs as any other."""
+    """Run the job inside the transaction that triggers it instead of through the outbox
+    (``ctx.job_id`` None, ``ctx.conn`` that transaction): no outbox row and no second
+    transaction, and the run commits or rolls back with its trigger, exactly once. For
+    quick jobs whose effects live in the app's own database.
+
+    * Triggered by ``resource_types``: inside each write; an exception fails the write (the
+      global search's embedded index is true at every commit).
+    * Triggered by ``events``: inside the publisher's transaction, in a savepoint; an
+      exception rolls back the run alone, which is then enqueued as usual (the publisher
+      never fails because of a subscriber).
+
+    A callable is asked once per app, with the core (the global search answers True for its
+    embedded backend, False for Elasticsearch); if it raises, the job goes through the
+    outbox. Enqueued by name, the job runs as any other."""

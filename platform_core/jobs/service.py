@@ -80,10 +80,11 @@ def _check(definition: JobDefinition) -> None:
     if definition.schedule_s is not None and definition.schedule_s <= 0:
         raise ValueError(f"job {definition.name}: schedule_s must be positive")
     if definition.in_write is not False and not (
-        definition.resource_types and definition.transactional
+        (definition.resource_types or definition.events) and definition.transactional
     ):
         raise ValueError(
-            f"job {definition.name}: in_write needs resource_types and a transactional job"
+            f"job {definition.name}: in_write needs resource_types or events, and a "
+            "transactional job"
         )
 
 
@@ -253,15 +254,35 @@ class Jobs:
         """Publish domain event ``event`` in the transaction open on ``conn``: one job per
         subscriber (a definition listing ``event`` in ``events``), each with ``payload`` plus
         ``"event": event``, so each subscriber is retried on its own and nothing is lost if
-        the transaction commits. Returns how many jobs were enqueued (0 when nobody listens:
-        publishing is always safe)."""
+        the transaction commits. A subscriber defined ``in_write`` runs right here in a
+        savepoint instead, and is enqueued only if it raises. Returns how many subscribers
+        there are (0 when nobody listens: publishing is always safe)."""
         subscribers = self._subscribers.get(event, ())
         if not subscribers:
             return 0
         body = {**payload, "event": event}
         for definition in subscribers:
-            self.enqueue(conn, definition.name, body)
+            if not (
+                self._runs_in_write(definition) and self._ran_in_savepoint(conn, definition, body)
+            ):
+                self.enqueue(conn, definition.name, body)
         return len(subscribers)
+
+    def _ran_in_savepoint(
+        self, conn: Connection, definition: JobDefinition, payload: dict[str, Any]
+    ) -> bool:
+        """Run an ``in_write`` subscriber in a savepoint of the publisher's transaction;
+        False (its effects rolled back, logged) when it raised."""
+        try:
+            with conn.begin_nested():
+                definition.run(JobContext(None, definition.name, payload, 1, conn, self.core))
+        except Exception:
+            log.exception(
+                "job %s failed inside the publisher's transaction; it goes through the outbox",
+                definition.name,
+            )
+            return False
+        return True
 
     def subscribers(self, event: str) -> list[str]:
         """The names of the jobs that ``event`` enqueues."""

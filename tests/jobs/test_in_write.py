@@ -118,18 +118,53 @@ def test_an_unbound_service_sends_in_write_jobs_through_the_outbox(jobs_app, db)
     assert [r["name"] for r in all_jobs(db)] == ["t.in"]
 
 
-@pytest.mark.parametrize(
-    "options",
-    [{}, {"events": frozenset({"thing.done"})}],
-    ids=["no-trigger", "event-only"],
-)
-def test_in_write_needs_resource_types(jobs_app, db, options):
-    with pytest.raises(ValueError, match="in_write needs resource_types"):
+def test_in_write_needs_resource_types_or_events(jobs_app, db):
+    with pytest.raises(ValueError, match="in_write needs resource_types or events"):
         Jobs(
             jobs_app.extensions["fireside"].settings,
             db,
-            [JobDefinition("t.in", lambda ctx: None, in_write=True, **options)],
+            [JobDefinition("t.in", lambda ctx: None, in_write=True)],
         )
+
+
+def _subscriber(run, **options) -> JobDefinition:
+    return JobDefinition("t.sub", run, events=frozenset({"thing.done"}), in_write=True, **options)
+
+
+def test_an_in_write_subscriber_runs_in_the_publishers_transaction(jobs_app, db):
+    seen: list[JobContext] = []
+
+    def run(ctx: JobContext) -> None:
+        seen.append(ctx)
+        record_effect(ctx, f"sub:{ctx.payload['thing']}")
+
+    own = _jobs(jobs_app, db, _subscriber(run))
+    with db.begin() as conn:
+        assert own.publish(conn, "thing.done", {"thing": "a"}) == 1
+        assert seen and seen[0].conn is conn and seen[0].job_id is None
+        assert seen[0].payload == {"thing": "a", "event": "thing.done"}
+    assert all_jobs(db) == []
+    assert effects(db, "sub:a") == 1
+    with pytest.raises(RuntimeError), db.begin() as conn:
+        own.publish(conn, "thing.done", {"thing": "b"})
+        raise RuntimeError("the publisher failed after publishing")
+    assert effects(db, "sub:b") == 0 and all_jobs(db) == []
+
+
+def test_a_failing_in_write_subscriber_is_rolled_back_alone_and_enqueued(jobs_app, db):
+    def run(ctx: JobContext) -> None:
+        record_effect(ctx, "sub:half-done")
+        raise ValueError("the subscriber is broken")
+
+    own = _jobs(jobs_app, db, _subscriber(run))
+    with db.begin() as conn:
+        core = jobs_app.extensions["fireside"]
+        record_effect(JobContext(None, "publisher", {}, 1, conn, core), "publisher")
+        assert own.publish(conn, "thing.done", {"thing": "c"}) == 1
+    assert effects(db, "publisher") == 1  # the publisher committed
+    assert effects(db, "sub:half-done") == 0  # the subscriber's effects rolled back
+    [job] = all_jobs(db)
+    assert job["name"] == "t.sub" and job["state"] == "pending"
 
 
 def test_in_write_needs_a_transactional_job(jobs_app, db):
