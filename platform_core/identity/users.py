@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -211,6 +212,14 @@ def get_user(db: Engine, user_id: str, *, conn: Connection | None = None) -> Use
         with db.connect() as own:
             row = own.execute(query).first()
     return user_from_row(row) if row is not None else None
+
+
+def get_users(conn: Connection, user_ids: Collection[str]) -> dict[str, User]:
+    """The users with these ids that exist, by id, in one query."""
+    if not user_ids:
+        return {}
+    rows = conn.execute(sa.select(_USERS).where(_USERS.c.id.in_(list(user_ids))))
+    return {row.id: user_from_row(row) for row in rows}
 
 
 def find_user_by_email(db: Engine, email: str) -> User | None:

@@ -10,6 +10,7 @@ field) before anything is written.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -82,8 +83,22 @@ def load(conn: Connection, user_id: str) -> Preferences:
     row = conn.execute(
         sa.select(preference_table).where(preference_table.c.user_id == user_id)
     ).first()
-    if row is None:
-        return Preferences()
+    return Preferences() if row is None else _from_row(row)
+
+
+def load_many(conn: Connection, user_ids: Collection[str]) -> dict[str, Preferences]:
+    """Each user's preferences (the defaults for those who never saved any), in one
+    query."""
+    found: dict[str, Preferences] = {}
+    if user_ids:
+        rows = conn.execute(
+            sa.select(preference_table).where(preference_table.c.user_id.in_(list(user_ids)))
+        )
+        found = {row.user_id: _from_row(row) for row in rows}
+    return {user_id: found.get(user_id) or Preferences() for user_id in user_ids}
+
+
+def _from_row(row: Any) -> Preferences:
     return Preferences(
         language=row.language,
         time_zone=row.time_zone,
@@ -214,9 +229,27 @@ def remove_device(conn: Connection, user_id: str, token: str) -> bool:
 
 def devices(conn: Connection, user_id: str) -> list[dict[str, Any]]:
     """The user's registered devices, oldest first."""
+    return devices_of(conn, [user_id])[user_id]
+
+
+def devices_of(conn: Connection, user_ids: Collection[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each user's registered devices, oldest first (an empty list for a user without
+    any), in one query."""
+    found: dict[str, list[dict[str, Any]]] = {user_id: [] for user_id in user_ids}
+    if not found:
+        return found
     rows = conn.execute(
-        sa.select(device_table.c.token, device_table.c.platform, device_table.c.created_at)
-        .where(device_table.c.user_id == user_id)
+        sa.select(
+            device_table.c.user_id,
+            device_table.c.token,
+            device_table.c.platform,
+            device_table.c.created_at,
+        )
+        .where(device_table.c.user_id.in_(list(found)))
         .order_by(device_table.c.created_at, device_table.c.id)
     )
-    return [dict(r._mapping) for r in rows]
+    for row in rows:
+        found[row.user_id].append(
+            {"token": row.token, "platform": row.platform, "created_at": row.created_at}
+        )
+    return found

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,7 +71,7 @@ def message_id(delivery: Any, host: str) -> str:
     return f"<notification.{delivery.id}.{digest}@{host}>"
 
 
-def email_message(core: Any, delivery: Any) -> EmailMessage:
+def email_message(core: Any, delivery: Any) -> Message:
     """The email of ``delivery``: plain text, from ``notifications_email_from`` (or the
     core's ``no-reply`` sender), with a stable ``Message-ID``."""
     settings = NotificationSettings.of(core.settings)

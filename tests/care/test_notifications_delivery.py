@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import socket
 import threading
 import time
@@ -255,6 +256,11 @@ def test_a_booking_mails_the_guardian_in_french_and_the_doctor_in_english(core, 
     assert "15 000,00 NGN" in body(to_parent), body(to_parent)
     assert to_parent["Content-Language"] == "fr"
     assert to_parent["From"] == "Fireside <no-reply@testserver>"
+    assert to_parent["X-Fireside-Event"] == "appointment.booked"
+    assert to_parent["Date"].datetime is not None
+    assert to_parent.get_content_type() == "text/plain"
+    assert to_parent.get_content_charset() == "utf-8"
+    assert not to_parent.defects and not to_parent["Subject"].defects
 
     to_doctor = inbox.one(email_of(core, family.doctor))
     assert to_doctor["Subject"] == "New booking: Tobi Okafor, 3 Dec 10:00 WAT"
@@ -431,7 +437,7 @@ def test_events_about_people_without_accounts_send_nothing(core, inbox, people):
     publish(core, "invoice.issued", {"invoice": "i", "patient": "no-patient", "total": None})
     assert inbox.messages == []
     assert deliveries(core) == []
-    assert {j.state for j in jobs_named(core, "notifications.on_event")} == {"done"}
+    assert jobs_named(core, "notifications.on_event") == []  # ran inside each publisher
 
 
 def test_a_duplicate_event_sends_one_email(core, inbox, family):
@@ -441,7 +447,40 @@ def test_a_duplicate_event_sends_one_email(core, inbox, family):
     assert len(inbox.to(email_of(core, family.guardian))) == 1
     assert len(inbox.to(email_of(core, family.doctor))) == 1
     assert len(deliveries(core)) == 2
-    assert [j.state for j in jobs_named(core, "notifications.on_event")] == ["done", "done"]
+    assert jobs_named(core, "notifications.on_event") == []  # ran inside each publisher
+    assert len(jobs_named(core, "notifications.deliver")) == 1
+
+
+def test_a_fan_out_that_fails_in_the_publisher_goes_through_the_outbox(
+    core, inbox, family, monkeypatch
+):
+    """``on_event`` runs inside the publisher's transaction, in a savepoint: when it raises,
+    its rows roll back alone, the publisher commits, and the event reaches its readers
+    through an ``on_event`` job once the cause is gone."""
+    from plugins.notifications import jobs as notification_jobs
+
+    real = notification_jobs.fan_out
+    calls: list[str] = []
+
+    def broken_once(ctx: Any, notice: Any) -> int:
+        calls.append(notice.event)
+        if len(calls) == 1:
+            real(ctx, notice)  # rows written, then the failure: all of it must roll back
+            raise RuntimeError("a template is broken")
+        return real(ctx, notice)
+
+    monkeypatch.setattr(notification_jobs, "fan_out", broken_once)
+    with core.repository.transaction() as conn:
+        core.jobs.publish(
+            conn, "appointment.booked", booking("a-9", family.child, family.doctor.id)
+        )
+        marker = conn.execute(sa.text("SELECT 1")).scalar_one()  # the publisher goes on
+    assert marker == 1
+    [job] = jobs_named(core, "notifications.on_event")
+    assert job.state == "done"  # run inline after the commit, the second time through
+    assert len(calls) == 2
+    assert len(deliveries(core)) == 2  # the failed try left no rows; the job wrote them once
+    assert len(inbox.to(email_of(core, family.guardian))) == 1
 
 
 def test_payload_text_cannot_add_headers_or_lines_to_a_message(core, inbox, people):
@@ -602,6 +641,93 @@ def test_a_provider_outage_is_retried_until_it_passes(core, inbox, people, provi
     assert (row.status, row.attempts, row.provider_message_id) == ("sent", 2, "test-push-1")
 
 
+def test_a_channel_that_keeps_failing_does_not_resend_the_others(core, inbox, people, providers):
+    """One job sends a notice's deliveries. The patient's SMS (between the patient's email
+    and the doctor's) fails retryably on every attempt: both emails are still sent in the
+    first run, once, and each retry tries the SMS alone until it is recorded failed."""
+    sms, _ = providers
+    sms.fail = DeliveryError("503 from the SMS gateway")
+    patient, doctor = people.patient(), people.practitioner()
+    prefer(patient, phone="+2348012345678")
+    publish(core, "appointment.booked", booking("a-mixed", patient.id, doctor.id))
+    [job] = jobs_named(core, "notifications.deliver")
+    rows = deliveries(core)
+    assert [(r.user_id, r.channel) for r in rows] == [
+        (patient.user_id, "email"),
+        (patient.user_id, "sms"),
+        (doctor.user_id, "email"),
+    ]
+    assert json.loads(job.payload) == {"deliveries": [r.id for r in rows]}
+    assert (job.state, job.attempts) == ("pending", 1)
+    assert "503 from the SMS gateway" in job.last_error
+    assert [(r.channel, r.status, r.attempts) for r in deliveries(core)] == [
+        ("email", "sent", 1),
+        ("sms", "queued", 0),
+        ("email", "sent", 1),
+    ]
+    assert len(inbox.messages) == 2
+
+    for _ in range(MAX_ATTEMPTS - 1):
+        make_due(core, "notifications.deliver")
+        assert core.jobs.sweep() == 1
+    assert len(inbox.messages) == 2  # the emails were not sent again
+    assert sms.sent == []
+    rows = deliveries(core)
+    assert [(r.channel, r.status, r.attempts, r.error) for r in rows] == [
+        ("email", "sent", 1, None),
+        ("sms", "failed", MAX_ATTEMPTS, "DeliveryError: 503 from the SMS gateway"),
+        ("email", "sent", 1, None),
+    ]
+    [job] = jobs_named(core, "notifications.deliver")
+    assert (job.state, job.attempts) == ("done", MAX_ATTEMPTS)
+
+
+def test_fanning_out_takes_as_many_statements_for_one_reader_as_for_many(
+    core, inbox, people, providers
+):
+    """Accounts, preferences, devices and known keys are read for all recipients at once,
+    and their deliveries written in one INSERT with one job."""
+    from plugins.notifications.fanout import Recipient, fan_out
+    from plugins.notifications.notices import notice_for_event
+
+    doctor = people.practitioner()
+    readers = [people.patient(given=given) for given in ("Ada", "Bola", "Chidi", "Dayo")]
+    prefer(readers[0], phone="+2348012345678")
+    readers[1].api.post("notifications/devices", {"token": "tok-b", "platform": "web"})
+    readers[2].api.post("notifications/devices", {"token": "tok-c", "platform": "ios"})
+
+    def fan_out_to(request: str, told: list[Any]) -> tuple[int, int]:
+        """(deliveries queued, statements sent) of a prescription notice for ``told``."""
+        statements: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        payload = {
+            "medication_request": request,
+            "patient": readers[0].id,
+            "practitioner": doctor.id,
+        }
+        with core.repository.transaction() as conn:
+            notice = notice_for_event(core, conn, "prescription.issued", payload)
+            notice.recipients = [Recipient(p.user_id, "patient") for p in told]
+            context = JobContext(None, "test", {}, 1, conn, core)
+            sa.event.listen(core.db, "before_cursor_execute", count)
+            try:
+                queued = fan_out(context, notice)
+            finally:
+                sa.event.remove(core.db, "before_cursor_execute", count)
+        return queued, len(statements)
+
+    queued, for_one = fan_out_to("mr-one", readers[:1])
+    assert queued == 2  # email and SMS
+    queued, for_all = fan_out_to("mr-all", [*readers, readers[0]])
+    assert queued == 7  # four emails, the SMS, two devices
+    assert for_all == for_one
+    assert fan_out_to("mr-all", readers) == (0, for_one - 2)  # no INSERT, no job
+    assert len(jobs_named(core, "notifications.deliver")) == 2
+
+
 def test_an_adapter_that_breaks_its_contract_still_ends_in_the_log(core, inbox, people):
     """An adapter letting out something else than DeliveryError is retried like an outage,
     and the delivery is recorded failed after the last attempt (not left queued)."""
@@ -645,14 +771,14 @@ def test_a_mail_outage_is_retried_then_recorded_as_failed(core, inbox, people, s
     publish(core, "appointment.booked", booking("a-15", patient.id, doctor.id))
     rows = deliveries(core)
     assert [(r.status, r.attempts) for r in rows] == [("queued", 0), ("queued", 0)]
-    jobs = jobs_named(core, "notifications.deliver")
-    assert [(j.state, j.attempts) for j in jobs] == [("pending", 1), ("pending", 1)]
-    assert all("MailError" in j.last_error for j in jobs)
-    assert all(j.available_at > now_utc() for j in jobs)  # backing off
+    [job] = jobs_named(core, "notifications.deliver")  # one job for the notice's deliveries
+    assert (job.state, job.attempts) == ("pending", 1)
+    assert "MailError" in job.last_error
+    assert job.available_at > now_utc()  # backing off
 
     for attempt in range(2, MAX_ATTEMPTS + 1):
         make_due(core, "notifications.deliver")
-        assert core.jobs.sweep() == 2
+        assert core.jobs.sweep() == 1
         expected = "done" if attempt == MAX_ATTEMPTS else "pending"
         assert {j.state for j in jobs_named(core, "notifications.deliver")} == {expected}
 
@@ -672,7 +798,7 @@ def test_mail_that_comes_back_before_the_last_attempt_is_delivered(core, inbox, 
         core.mailer = working
     assert inbox.messages == []
     make_due(core, "notifications.deliver")
-    assert core.jobs.sweep() == 2
+    assert core.jobs.sweep() == 1
     assert len(inbox.messages) == 2
     assert {(r.status, r.attempts) for r in deliveries(core)} == {("sent", 2)}
 
@@ -778,6 +904,30 @@ def test_a_delivery_recorded_by_another_run_is_left_alone(core, inbox, people):
     assert len(inbox.messages) == 1
     [row] = deliveries(core)
     assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_a_deliver_job_of_the_old_shape_still_sends_its_delivery(core, inbox, people):
+    """A job queued before deliveries were batched (``{"delivery": id}``) still sends it,
+    once: the newer job of the same delivery then finds it sent."""
+    patient, doctor = people.patient(), people.practitioner()
+    prefer(doctor, email_enabled=False)
+    working = core.mailer
+    core.mailer = SmtpMailer("127.0.0.1", free_port())  # the batched job's first try fails
+    try:
+        publish(core, "appointment.booked", booking("a-old", patient.id, doctor.id))
+    finally:
+        core.mailer = working
+    [row] = deliveries(core)
+    assert row.status == "queued"
+    with core.repository.transaction() as conn:
+        core.jobs.enqueue(conn, "notifications.deliver", {"delivery": row.id})
+    [row] = deliveries(core)
+    assert (row.status, row.attempts, row.provider) == ("sent", 1, "smtp")
+    assert len(inbox.messages) == 1
+    make_due(core, "notifications.deliver")
+    assert core.jobs.sweep() == 1
+    assert len(inbox.messages) == 1
+    assert {j.state for j in jobs_named(core, "notifications.deliver")} == {"done"}
 
 
 # --- reminders ---------------------------------------------------------------------------------

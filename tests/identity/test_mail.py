@@ -142,3 +142,27 @@ def test_app_mail_goes_through_the_outbox_and_is_retried(app, tmp_path):
         assert sent == ["ada@example.org"]
     finally:
         core.mailer = previous
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "encoding"),
+    [
+        ("Rendez-vous confirmé", "Bonjour Zoë,\r\nà demain 09:00\u2028(heure de Lagos)\n", None),
+        ("Plain", "short ascii\nlines only\n", "7bit"),
+        ("Long", "x" * 200 + "\n", "quoted-printable"),
+        ("Cyrillic", "Здравствуйте, " * 20 + "\n", "base64"),
+    ],
+)
+def test_composed_messages_read_back_as_written(subject, body, encoding):
+    """Whatever encoding the body gets, a mail reader gets back the subject and the text
+    (line ends normalised to one ``\\n``; a Unicode line separator is text, not a break)."""
+    message = compose(
+        sender="Fireside <no-reply@example.org>", to="a@example.org", subject=subject, body=body
+    )
+    raw = message.as_bytes()
+    assert raw.isascii()  # 7-bit clean: no server needs 8BITMIME
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert str(parsed["Subject"]) == subject
+    assert parsed.get_content() == body.replace("\r\n", "\n")
+    if encoding is not None:
+        assert parsed["Content-Transfer-Encoding"] == encoding
