@@ -14,8 +14,9 @@ On a scratch PostgreSQL database (see :mod:`bench.harness`):
 
    * ``celery``, the production shape: jobs are published to a fresh queue on Redis
      (``--broker``) and run by ``python manage.py worker --concurrency
-     --worker-concurrency`` on this same machine (``--worker-nice``: at a lower CPU
-     priority, so that a burst of bookings is answered first and its jobs catch up after);
+     --worker-concurrency --pool --worker-pool`` on this same machine (``--worker-nice``:
+     at a lower CPU priority, so that a burst of bookings is answered first and its jobs
+     catch up after);
    * ``inline``, the embedded default: jobs run in a thread of the web process that
      committed them.
 
@@ -363,9 +364,11 @@ class Worker:
     """``python manage.py worker`` on the scratch database and a fresh queue (its own
     process group, killed on exit)."""
 
-    def __init__(self, env: dict[str, str], concurrency: int, nice: int = 0) -> None:
+    def __init__(
+        self, env: dict[str, str], concurrency: int, nice: int = 0, pool: str = "prefork"
+    ) -> None:
         command = [sys.executable, "manage.py", "worker", "--plugin", "bench.jobs"]
-        command += ["--concurrency", str(concurrency)]
+        command += ["--concurrency", str(concurrency), "--pool", pool]
         if nice:  # jobs yield the CPU to requests (nice execs: the pid stays the worker's)
             command = ["nice", "-n", str(nice), *command]
         self.process = subprocess.Popen(
@@ -430,7 +433,9 @@ def booking_mode(
         try:
             if mode == "celery":
                 worker_env = harness.server_env(database.url, server.port, env)
-                worker = Worker(worker_env, args.worker_concurrency, args.worker_nice)
+                worker = Worker(
+                    worker_env, args.worker_concurrency, args.worker_nice, args.worker_pool
+                )
                 worker.wait_ready(core)
             clients = tokens_for(core, patients)
             if args.warmup:  # every gunicorn worker (and the Celery worker) past its first
@@ -451,6 +456,7 @@ def booking_mode(
             result["jobs"] = mode
             result["worker_concurrency"] = args.worker_concurrency if worker else None
             result["worker_nice"] = args.worker_nice if worker else None
+            result["worker_pool"] = args.worker_pool if worker else None
             result.update(check(core, slots))
         finally:
             if worker is not None:
@@ -510,6 +516,12 @@ def main(argv: list[str] | None = None) -> int:
         "(inline), or one run each (both, the default)",
     )
     parser.add_argument("--worker-concurrency", type=int, default=1, help="Celery processes")
+    parser.add_argument(
+        "--worker-pool",
+        choices=("prefork", "solo", "threads"),
+        default="prefork",
+        help="the Celery worker's pool (manage.py worker --pool)",
+    )
     parser.add_argument(
         "--worker-nice",
         type=int,
