@@ -272,11 +272,17 @@ class Jobs:
         self, conn: Connection, definition: JobDefinition, payload: dict[str, Any]
     ) -> bool:
         """Run an ``in_write`` subscriber in a savepoint of the publisher's transaction;
-        False (its effects rolled back, logged) when it raised."""
+        False (its effects rolled back, logged) when it raised. Jobs it enqueued before
+        raising are rolled back too, so they leave the after-commit hand-over as well."""
+        batch = conn.info.get(self._batch_key)
+        sizes = (len(batch.ids), len(batch.claimed)) if batch is not None else (0, 0)
         try:
             with conn.begin_nested():
                 definition.run(JobContext(None, definition.name, payload, 1, conn, self.core))
         except Exception:
+            batch = conn.info.get(self._batch_key)
+            if batch is not None:
+                del batch.ids[sizes[0] :], batch.claimed[sizes[1] :]
             log.exception(
                 "job %s failed inside the publisher's transaction; it goes through the outbox",
                 definition.name,

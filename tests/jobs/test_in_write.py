@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from platform_core.db.engine import write_transaction
 from platform_core.fhir.instants import now_utc
 from platform_core.jobs.definitions import JobContext, JobDefinition
 from platform_core.jobs.service import Jobs
@@ -182,3 +183,22 @@ def test_in_write_needs_a_transactional_job(jobs_app, db):
                 )
             ],
         )
+
+
+def test_the_jobs_a_failed_subscriber_enqueued_are_not_handed_over(jobs_app, db, monkeypatch):
+    """What the savepoint rolled back is not dispatched after the commit: only the
+    publisher's own job and the failed subscriber, enqueued in its place."""
+
+    def run(ctx: JobContext) -> None:
+        own.enqueue(ctx.conn, "t.after", {"from": "subscriber"})
+        raise ValueError("the subscriber is broken")
+
+    own = _jobs(jobs_app, db, _subscriber(run), JobDefinition("t.after", lambda ctx: None))
+    handed: list[int] = []
+    monkeypatch.setattr(own, "dispatch", lambda ids, **kw: handed.extend(ids))
+    with write_transaction(db) as conn:
+        first = own.enqueue(conn, "t.after", {"from": "publisher"})
+        own.publish(conn, "thing.done", {"thing": "d"})
+    rows = {r["id"]: r["name"] for r in all_jobs(db)}
+    assert sorted(rows.values()) == ["t.after", "t.sub"]
+    assert sorted(handed) == sorted(rows) and first in handed
