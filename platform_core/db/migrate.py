@@ -24,7 +24,8 @@ def alembic_config(engine: Engine, extra_locations: Iterable[str] = ()) -> Confi
     directories ``extra_locations``) and at ``engine``'s database."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    locations = [str(MIGRATIONS_DIR / "versions"), *map(str, extra_locations)]
+    # Each directory once: Alembic loads a directory named twice twice, and warns.
+    locations = list(dict.fromkeys([str(MIGRATIONS_DIR / "versions"), *map(str, extra_locations)]))
     cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("version_locations", os.pathsep.join(locations))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
