@@ -112,6 +112,41 @@ def measure(
     return result
 
 
+def expect_created(resp: Any, what: str) -> None:
+    """Stop the run when a measured request did not answer 201."""
+    if resp.status_code != 201:
+        raise RuntimeError(f"{what} failed: {resp.status_code} {resp.data[:500]!r}")
+
+
+def report(
+    benchmark: str,
+    unit: str,
+    args: argparse.Namespace,
+    db_name: str,
+    step: Callable[[int], None],
+    *,
+    warmup: int,
+    count: int,
+) -> dict[str, Any]:
+    """The JSON object of a write profiler: what it ran (``--jobs``, ``--profile``) and
+    :func:`measure`'s figures for ``count`` steps after ``warmup``."""
+    figures = measure(
+        db_name,
+        step,
+        warmup=warmup,
+        count=count,
+        unit=unit,
+        top=args.top if args.profile else None,
+    )
+    return {
+        "benchmark": benchmark,
+        f"{unit}s": count,
+        "jobs": args.jobs,
+        "profiled": args.profile,
+        **figures,
+    }
+
+
 def add_jobs_argument(parser: argparse.ArgumentParser, default: str) -> None:
     """``--jobs`` (see :func:`create_app_with_jobs`)."""
     parser.add_argument(

@@ -49,24 +49,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 json={"slot": slots[i], "patient": patient},
                 headers={"Authorization": f"Bearer {token}"},
             )
-            if resp.status_code != 201:
-                raise RuntimeError(f"booking failed: {resp.status_code} {resp.data[:500]!r}")
+            inprocess.expect_created(resp, "booking")
 
-        figures = inprocess.measure(
-            db_name,
-            book,
-            warmup=WARMUP,
-            count=args.bookings,
-            unit="booking",
-            top=args.top if args.profile else None,
+        return inprocess.report(
+            "profile_booking", "booking", args, db_name, book, warmup=WARMUP, count=args.bookings
         )
-    return {
-        "benchmark": "profile_booking",
-        "bookings": args.bookings,
-        "jobs": args.jobs,
-        "profiled": args.profile,
-        **figures,
-    }
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:

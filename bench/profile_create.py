@@ -38,24 +38,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         def create(i: int) -> None:
             resp = client.post("/fhir/Patient", data=bodies[i], headers={"Content-Type": FHIR_JSON})
-            if resp.status_code != 201:
-                raise RuntimeError(f"create failed: {resp.status_code} {resp.data[:500]!r}")
+            inprocess.expect_created(resp, "create")
 
-        figures = inprocess.measure(
-            db_name,
-            create,
-            warmup=WARMUP,
-            count=args.creates,
-            unit="create",
-            top=args.top if args.profile else None,
+        return inprocess.report(
+            "profile_create", "create", args, db_name, create, warmup=WARMUP, count=args.creates
         )
-    return {
-        "benchmark": "profile_create",
-        "creates": args.creates,
-        "jobs": args.jobs,
-        "profiled": args.profile,
-        **figures,
-    }
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
